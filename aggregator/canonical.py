@@ -1,0 +1,77 @@
+"""Canonical URLs: one spelling per article, so the same page reached by two links is one page.
+
+Owns URL normalisation only (no fetching): fragment, tracking parameters, scheme/host case, default
+port, query order, and trusting a page's own `rel=canonical` when it stays on the same site.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from w3lib.url import safe_url_string
+
+logger = logging.getLogger(__name__)
+
+# Parameters that only say who sent the reader; they never select content.
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid",
+        "mc_cid", "mc_eid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id",
+        "vero_id", "wickedid", "rb_clickid", "s_cid", "cmpid", "ncid", "ocid", "sr_share", "ref_src",
+        "ref_url", "spm", "share", "from", "xtor",
+    }
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "at_", "itm_")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_DOT_SEGMENTS = re.compile(r"/\./|/[^/]+/\.\./")
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
+
+
+def canonical_url(url: str) -> str:
+    """Normalise `url`: drop the fragment, tracking parameters and default port; lowercase scheme
+    and host; sort the remaining query parameters; percent-encode consistently."""
+    parts = urlsplit(safe_url_string(url.strip()))
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:  # a non-numeric port: keep the URL as written rather than guess
+        port = None
+    netloc = host
+    if parts.username:
+        netloc = "%s@%s" % (parts.username, netloc)
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
+        netloc = "%s:%d" % (netloc, port)
+    path = parts.path or "/"
+    while _DOT_SEGMENTS.search(path):
+        path = _DOT_SEGMENTS.sub("/", path, count=1)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+    return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
+
+
+def site_of(url: str) -> str:
+    """The site a URL belongs to: its host without a leading `www.`."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")
+
+
+def same_site(a: str, b: str) -> bool:
+    return site_of(a) == site_of(b) and bool(site_of(a))
+
+
+def resolve_canonical(page_url: str, declared: str | None) -> str:
+    """The page's canonical URL: its `rel=canonical` when that stays on the same site (a canonical
+    pointing at another outlet is a claim about the story, not this page's address), else the
+    page URL itself, canonicalised either way."""
+    if declared:
+        target = urljoin(page_url, declared.strip())
+        if urlsplit(target).scheme in ("http", "https") and same_site(page_url, target):
+            return canonical_url(target)
+        logger.debug("Ignoring rel=canonical %s on %s: another site", target, page_url)
+    return canonical_url(page_url)

@@ -1,0 +1,193 @@
+"""The `aggregator` command line: crawl, sources, export, demo, dedup, extract.
+
+User errors are `click` exceptions with exit codes (2: bad usage, bad sources file, unknown source), so
+users see `Error: ...`, never a traceback. Exit codes of `crawl` and `demo`: 0 clean, 3 finished with
+errors (counted in the summary), 2 usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aggregator.crawl import EXIT_USAGE, crawl_settings, run_crawl
+from aggregator.sources import RegistryError, load_registry
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DB = "aggregator.db"
+DEFAULT_HOME = "http://127.0.0.1:8080/"
+
+
+class ConfigError(click.ClickException):
+    """A bad sources file, database URL or source id: exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def _registry(path: str | None) -> dict[str, Any]:
+    try:
+        return load_registry(path)
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _settings_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter("expected NAME=VALUE, got %r" % pair, param_hint="--set")
+        overrides[name.strip()] = value
+    return overrides
+
+
+sources_option = click.option("--sources", "sources_file", envvar="AGGREGATOR_SOURCES", default=None,
+                              type=click.Path(dir_okay=False), help="Sources registry TOML file.")
+db_option = click.option("--db", envvar="AGGREGATOR_DB", default=DEFAULT_DB, show_default=True,
+                         help="SQLite database path (or sqlite:///path).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="news-aggregator")
+def main() -> None:
+    """A deduplicating news aggregator: crawl sources, collapse duplicate stories, export a JSON Feed."""
+
+
+@main.command()
+@click.argument("source_ids", nargs=-1)
+@click.option("--all", "crawl_all", is_flag=True, help="Crawl every source in the registry.")
+@sources_option
+@db_option
+@click.option("--set", "set_pairs", multiple=True, metavar="NAME=VALUE", help="Override a Scrapy setting.")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None, db: str,
+          set_pairs: tuple[str, ...], log_level: str) -> None:
+    """Crawl SOURCE_IDS (or --all) into the database and print a summary."""
+    registry = _registry(sources_file)
+    if not source_ids and not crawl_all:
+        raise click.UsageError("name one or more sources, or use --all (known: %s)" % ", ".join(registry))
+    unknown = [key for key in source_ids if key not in registry]
+    if unknown:
+        raise ConfigError("unknown source(s): %s; known sources: %s" % (", ".join(unknown), ", ".join(registry)))
+    overrides: dict[str, Any] = {"AGGREGATOR_DB": db, "AGGREGATOR_SOURCES": sources_file or "",
+                                 "LOG_LEVEL": log_level.upper()}
+    overrides.update(_settings_overrides(set_pairs))
+    summary = run_crawl([] if crawl_all else list(source_ids), crawl_settings(overrides))
+    click.echo("Crawl finished (%s) into %s" % (", ".join(source_ids) or "all sources", db))
+    for line in summary.lines():
+        click.echo("  " + line)
+    sys.exit(summary.exit_code)
+
+
+@main.command("sources")
+@sources_option
+def list_sources(sources_file: str | None) -> None:
+    """Show the sources registry as a table."""
+    registry = _registry(sources_file)
+    rows = [("ID", "NAME", "KIND", "URLS")]
+    rows += [(s.key, s.name, s.kind, " ".join(s.start_urls)) for s in registry.values()]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+
+
+@main.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["jsonfeed"]), default="jsonfeed", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-",
+              help="Output file (default: standard output).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N stories.")
+@click.option("--since", default=None, metavar="DATE", help="Only stories published on or after DATE (ISO 8601).")
+@click.option("--source", default=None, metavar="KEY", help="Only stories seen on this source.")
+@click.option("--title", default="News aggregator", show_default=True, help="Feed title.")
+@click.option("--home-page-url", envvar="AGGREGATOR_HOME_PAGE_URL", default=DEFAULT_HOME, show_default=True)
+def export(db: str, fmt: str, output: str, limit: int | None, since: str | None, source: str | None,
+           title: str, home_page_url: str) -> None:
+    """Export stored stories, newest first."""
+    from aggregator.jsonfeed import build_feed, dumps
+    from aggregator.storage import open_storage
+
+    if since is not None:
+        from aggregator.jsonfeed import rfc3339
+
+        if rfc3339(since) is None:
+            raise click.BadParameter("not an ISO 8601 date: %r" % since, param_hint="--since")
+    if not db.startswith(("sqlite:", "postgresql:")) and not Path(db).exists():
+        raise ConfigError("no database at %s (run `aggregator crawl` first)" % db)
+    storage = open_storage(db)
+    try:
+        feed = build_feed(storage, title=title, home_page_url=home_page_url, limit=limit, since=since,
+                          source=source)
+    finally:
+        storage.close()
+    text = dumps(feed)
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo("Wrote %d stories to %s" % (len(feed["items"]), output), err=True)
+
+
+@main.command()
+@click.option("--output-dir", type=click.Path(file_okay=False), default="demo-output", show_default=True)
+def demo(output_dir: str) -> None:
+    """Offline demo: serve the bundled snapshot sites on loopback, crawl them, write feed.json."""
+    from aggregator.demo_run import run_demo
+
+    sys.exit(run_demo(Path(output_dir)))
+
+
+@main.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--threshold", type=float, default=None, help="MinHashLSH candidate threshold.")
+def dedup(file: Any, threshold: float | None) -> None:
+    """Group the documents of a JSONL FILE ({"id", "text"} lines) into stories: prints {"id", "story"}."""
+    from aggregator.dedup import StoryIndex, dedup_corpus
+
+    def documents() -> Any:
+        for number, line in enumerate(file, 1):
+            if line.strip():
+                try:
+                    doc = json.loads(line)
+                except ValueError as exc:
+                    raise click.ClickException("line %d: not JSON: %s" % (number, exc)) from None
+                if not isinstance(doc, dict) or "id" not in doc or not isinstance(doc.get("text"), str):
+                    raise click.ClickException('line %d: expected {"id", "text"}' % number)
+                yield doc
+
+    index = StoryIndex(threshold=threshold) if threshold is not None else None
+    for doc_id, story in dedup_corpus(documents(), index=index):
+        click.echo(json.dumps({"id": doc_id, "story": story}, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("file", type=click.File("rb"))
+@click.option("--url", default=None, help="The URL the page was fetched from.")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
+def extract(file: Any, url: str | None, fmt: str) -> None:
+    """Extract the article from an HTML FILE (or - for standard input)."""
+    from dataclasses import asdict
+
+    from aggregator.extraction import extract_article
+
+    raw = file.read()
+    html = raw.decode("utf-8", errors="replace")
+    article = extract_article(html, url=url)
+    if article is None:
+        raise click.ClickException("no article body found")
+    if fmt == "text":
+        click.echo(article.text)
+    else:
+        click.echo(json.dumps(asdict(article), ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name=os.path.basename(sys.argv[0]))

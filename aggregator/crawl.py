@@ -1,0 +1,92 @@
+"""Run one crawl in this process (Scrapy's CrawlerProcess) and summarise what it did.
+
+Owns the mapping from CLI options and AGGREGATOR_* environment variables onto Scrapy settings, and the
+crawl summary. Scrapy's reactor cannot restart: call `run_crawl` once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ENV_SETTINGS = ("AGGREGATOR_DB", "AGGREGATOR_SOURCES", "AGGREGATOR_DEDUP_THRESHOLD",
+                "AGGREGATOR_DEDUP_NUM_PERM", "AGGREGATOR_MIN_TEXT_CHARS", "AGGREGATOR_CONTACT_URL")
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3  # the crawl finished and stored what it could, but some fetches or pages failed
+
+
+def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Our settings module, then AGGREGATOR_* environment variables, then explicit overrides."""
+    settings = Settings()
+    settings.setmodule("aggregator.settings", priority="project")
+    for name in ENV_SETTINGS:
+        if os.environ.get(name):
+            settings.set(name, os.environ[name], priority="cmdline")
+    if settings.get("AGGREGATOR_CONTACT_URL"):
+        settings.set("USER_AGENT", "news-aggregator/0.1 (+%s)" % settings.get("AGGREGATOR_CONTACT_URL"),
+                     priority="project")
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            settings.set(name, value, priority="cmdline")
+    return settings
+
+
+@dataclass(frozen=True)
+class CrawlSummary:
+    pages_fetched: int
+    articles_stored: int
+    duplicates_collapsed: int
+    already_stored: int
+    no_article: int
+    errors: int
+    stats: dict[str, Any]
+
+    @classmethod
+    def from_stats(cls, stats: dict[str, Any]) -> CrawlSummary:
+        errors = sum(v for k, v in stats.items() if k.startswith("aggregator/errors/"))
+        return cls(
+            pages_fetched=stats.get("downloader/response_count", 0),
+            articles_stored=stats.get("aggregator/stored/new", 0),
+            duplicates_collapsed=stats.get("aggregator/stored/sighting", 0),
+            already_stored=stats.get("aggregator/stored/seen", 0),
+            no_article=stats.get("aggregator/no_article", 0),
+            errors=errors + stats.get("spider_exceptions/count", 0),
+            stats=stats,
+        )
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.errors else EXIT_OK
+
+    def lines(self) -> list[str]:
+        lines = [
+            "pages fetched:         %d" % self.pages_fetched,
+            "articles stored:       %d" % self.articles_stored,
+            "duplicates collapsed:  %d" % self.duplicates_collapsed,
+            "already stored:        %d" % self.already_stored,
+            "pages without article: %d" % self.no_article,
+            "errors:                %d" % self.errors,
+        ]
+        lines += ["  %s: %s" % (k.removeprefix("aggregator/errors/"), v)
+                  for k, v in sorted(self.stats.items()) if k.startswith("aggregator/errors/")]
+        return lines
+
+
+def run_crawl(sources: list[str], settings: Settings) -> CrawlSummary:
+    """Crawl `sources` (ids; empty = all) with `settings`; blocks until the crawl ends."""
+    from spiders.news import NewsSpider
+
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(NewsSpider)
+    process.crawl(crawler, sources=",".join(sources), registry=settings.get("AGGREGATOR_SOURCES") or None)
+    process.start()
+    return CrawlSummary.from_stats(crawler.stats.get_stats() if crawler.stats else {})

@@ -1,0 +1,144 @@
+"""Feed parsing: RSS 0.9x/1.0/2.0, Atom and JSON Feed bodies into plain `FeedEntry` records.
+
+Owns the mapping from feedparser's (and JSON Feed's) shapes onto the hints that travel with an article;
+does no fetching.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One feed entry: the article's link and what the feed says about it."""
+
+    link: str
+    title: str | None = None
+    published: str | None = None
+    updated: str | None = None
+    authors: tuple[str, ...] = ()
+    summary: str | None = None
+    guid: str | None = None
+    language: str | None = None
+    tags: tuple[str, ...] = field(default=())
+
+    def hints(self) -> dict[str, Any]:
+        """The entry as extraction hints (see `aggregator.extraction.extract_article`)."""
+        hints = {
+            "title": self.title,
+            "date_published": self.published,
+            "date_modified": self.updated,
+            "authors": list(self.authors),
+            "summary": self.summary,
+            "guid": self.guid,
+            "language": self.language,
+            "tags": list(self.tags),
+        }
+        return {key: value for key, value in hints.items() if value}
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    entries: tuple[FeedEntry, ...]
+    title: str | None = None
+    problem: str | None = None  # set when the feed was malformed but still yielded entries
+
+
+class FeedError(ValueError):
+    """A body that is not a usable feed."""
+
+
+def _iso(struct: Any) -> str | None:
+    if not struct:
+        return None
+    return datetime.fromtimestamp(calendar.timegm(struct), UTC).isoformat()
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _json_feed(data: dict[str, Any]) -> ParsedFeed:
+    entries = []
+    language = _text(data.get("language"))
+    for item in data.get("items") or []:
+        if not isinstance(item, dict):
+            continue
+        link = _text(item.get("url")) or _text(item.get("external_url"))
+        if not link:
+            continue
+        authors = [a.get("name") for a in item.get("authors") or [] if isinstance(a, dict)]
+        if isinstance(item.get("author"), dict):  # JSON Feed 1.0
+            authors.append(item["author"].get("name"))
+        entries.append(
+            FeedEntry(
+                link=link,
+                title=_text(item.get("title")),
+                published=_text(item.get("date_published")),
+                updated=_text(item.get("date_modified")),
+                authors=tuple(a.strip() for a in authors if isinstance(a, str) and a.strip()),
+                summary=_text(item.get("summary")),
+                guid=_text(str(item.get("id"))) if item.get("id") is not None else None,
+                language=_text(item.get("language")) or language,
+                tags=tuple(t for t in item.get("tags") or [] if isinstance(t, str)),
+            )
+        )
+    return ParsedFeed(entries=tuple(entries), title=_text(data.get("title")))
+
+
+def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
+    """Parse a feed body. Raises FeedError when nothing usable is in it; a malformed feed that still
+    yields entries is returned with `problem` set."""
+    stripped = body.lstrip()
+    if stripped.startswith(b"{"):
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FeedError("invalid JSON Feed: %s" % exc) from None
+        if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")):
+            raise FeedError("JSON without a jsonfeed.org version")
+        return _json_feed(data)
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(body, response_headers=headers)
+    language = _text(parsed.feed.get("language"))
+    entries = []
+    for entry in parsed.entries:
+        link = _text(entry.get("link"))
+        if not link:
+            continue
+        authors = [a.get("name") for a in entry.get("authors", []) if isinstance(a, dict)]
+        if not authors and entry.get("author"):
+            authors = [entry.get("author")]
+        entries.append(
+            FeedEntry(
+                link=link,
+                title=_text(entry.get("title")),
+                published=_iso(entry.get("published_parsed")),
+                updated=_iso(entry.get("updated_parsed")),
+                authors=tuple(a.strip() for a in authors if isinstance(a, str) and a.strip()),
+                summary=_text(entry.get("summary")),
+                guid=_text(entry.get("id")),
+                language=language,
+                tags=tuple(t.get("term") for t in entry.get("tags", []) if t.get("term")),
+            )
+        )
+    problem = None
+    if parsed.get("bozo"):
+        problem = "%s: %s" % (type(parsed.get("bozo_exception")).__name__, parsed.get("bozo_exception"))
+        if not entries:
+            raise FeedError("malformed feed: %s" % problem)
+    if not entries and not parsed.get("version"):
+        raise FeedError("not a feed (no RSS, Atom or JSON Feed found)")
+    return ParsedFeed(entries=tuple(entries), title=_text(parsed.feed.get("title")), problem=problem)

@@ -1,0 +1,31 @@
+"""The item that travels from the spider through the pipelines: one fetched article page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ArticleItem:
+    """A fetched article page; each pipeline fills in its own fields.
+
+    spider:       url, source, html, hints (what the feed said), found_on (feed or listing URL)
+    extract:      article (an `aggregator.extraction.Article`); html is released afterwards
+    canonicalize: canonical_url
+    dedup:        story_id, is_new_story, similarity, rule, fingerprint
+    """
+
+    url: str
+    source: str
+    html: str = ""
+    hints: dict[str, Any] = field(default_factory=dict)
+    found_on: str | None = None
+    declared_canonical: str | None = None
+    article: Any = None
+    canonical_url: str | None = None
+    story_id: str | None = None
+    is_new_story: bool = False
+    similarity: float | None = None
+    rule: str | None = None
+    fingerprint: Any = None

@@ -1,0 +1,94 @@
+"""JSON Feed 1.1 export of stored stories (https://jsonfeed.org/version/1.1), newest first.
+
+Each item carries the `_aggregator` extension: the story's `source` and its `sightings`, one per place
+the story was seen (itself included). Reads storage; never writes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aggregator.storage import Sighting, Story, StoryStorage
+
+logger = logging.getLogger(__name__)
+
+VERSION = "https://jsonfeed.org/version/1.1"
+SUMMARY_CHARS = 280
+
+
+def rfc3339(value: str | None) -> str | None:
+    """An ISO 8601 date or datetime as RFC 3339 (a date alone becomes midnight UTC); None if unparsable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.isoformat()
+
+
+def summarize(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """The first sentences of `text`, cut at a word boundary."""
+    first = " ".join(text.split())
+    if len(first) <= limit:
+        return first
+    cut = first[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + "…"
+
+
+def _sighting(sighting: Sighting) -> dict[str, Any]:
+    return {
+        "url": sighting.url,
+        "source": sighting.source,
+        "title": sighting.title,
+        "date_published": rfc3339(sighting.date_published),
+        "first_seen": rfc3339(sighting.first_seen),
+        "similarity": sighting.similarity,
+        "rule": sighting.rule,
+    }
+
+
+def story_item(story: Story, sightings: list[Sighting]) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": story.id,
+        "url": story.url,
+        "title": story.title,
+        "content_text": story.text,
+        "summary": story.summary or summarize(story.text),
+        "date_published": rfc3339(story.date_published) or rfc3339(story.first_seen),
+        "date_modified": rfc3339(story.date_modified),
+        "authors": [{"name": name} for name in story.authors],
+        "tags": list(story.tags),
+        "language": story.language,
+        "image": story.image,
+        "_aggregator": {
+            "source": story.source,
+            "first_seen": rfc3339(story.first_seen),
+            "sightings": [_sighting(s) for s in sightings],
+        },
+    }
+    return {key: value for key, value in item.items() if value not in (None, [], "")}
+
+
+def build_feed(storage: StoryStorage, *, title: str = "News aggregator", home_page_url: str | None = None,
+               feed_url: str | None = None, limit: int | None = None, since: str | None = None,
+               source: str | None = None) -> dict[str, Any]:
+    """The JSON Feed document for the stored stories matching the filters, newest first."""
+    stories = storage.stories(limit=limit, since=since, source=source)
+    sightings = storage.sightings([story.id for story in stories])
+    feed: dict[str, Any] = {"version": VERSION, "title": title}
+    if home_page_url:
+        feed["home_page_url"] = home_page_url
+    if feed_url:
+        feed["feed_url"] = feed_url
+    feed["items"] = [story_item(story, sightings[story.id]) for story in stories]
+    return feed
+
+
+def dumps(feed: dict[str, Any]) -> str:
+    return json.dumps(feed, ensure_ascii=False, indent=2) + "\n"

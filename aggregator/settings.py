@@ -1,0 +1,47 @@
+"""Scrapy settings for the aggregator, and every AGGREGATOR_* setting with its default (one line each).
+
+`scrapy.cfg` points Scrapy here, so `scrapy crawl news` and `aggregator crawl` run with the same values.
+Environment variables of the same name override the AGGREGATOR_* defaults (see `aggregator.crawl`).
+"""
+
+from __future__ import annotations
+
+BOT_NAME = "news-aggregator"
+SPIDER_MODULES = ["spiders"]
+NEWSPIDER_MODULE = "spiders"
+
+# --- our settings -------------------------------------------------------------------------------
+AGGREGATOR_DB = "aggregator.db"  # SQLite file path (or sqlite:///path) where stories are stored
+AGGREGATOR_SOURCES = ""  # registry TOML file; empty = the registry shipped in the package
+AGGREGATOR_CRAWL_SOURCES = ""  # comma-separated source ids to crawl; empty or "all" = every source
+AGGREGATOR_DEDUP_THRESHOLD = 0.3  # MinHashLSH Jaccard threshold for near-duplicate candidates
+AGGREGATOR_DEDUP_NUM_PERM = 128  # MinHash permutations per signature
+AGGREGATOR_MIN_TEXT_CHARS = 200  # bodies shorter than this are counted as "no article" and not stored
+AGGREGATOR_CONTACT_URL = "https://github.com/news-aggregator"  # shown in the User-Agent
+
+# --- Scrapy -------------------------------------------------------------------------------------
+USER_AGENT = "news-aggregator/0.1 (+%s)" % AGGREGATOR_CONTACT_URL
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.25
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024  # bodies over 10 MB (also after decompression) are dropped
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+RETRY_TIMES = 2
+REDIRECT_MAX_TIMES = 5
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+FEED_EXPORT_ENCODING = "utf-8"
+
+ITEM_PIPELINES = {
+    "pipelines.extract.ExtractPipeline": 100,
+    "pipelines.canonicalize.CanonicalizePipeline": 200,
+    "pipelines.dedup.DedupPipeline": 300,
+    "pipelines.store.StorePipeline": 400,
+}

@@ -1,0 +1,109 @@
+"""Serve snapshot news sites from a folder over loopback HTTP, for the offline demo and the tests.
+
+A snapshot folder holds one sub-folder per site. Each site gets its own server on its own loopback
+address (127.0.0.2, 127.0.0.3, ...), so that "same site" means "same host" exactly as on the web.
+Files are looked up by URL path (the query string is ignored, so `?utm_source=x` links resolve);
+a directory serves its `index.html`, and `/a/b` also finds `a/b.html`. In text files the marker
+`{{BASE}}` becomes the site's own base URL and `{{BASE:other}}` the base URL of site `other`.
+This module owns no crawling logic and never touches the network beyond loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".htm": "text/html; charset=utf-8",
+    ".rss": "application/rss+xml; charset=utf-8",
+    ".atom": "application/atom+xml; charset=utf-8",
+    ".xml": "application/xml; charset=utf-8",
+    ".json": "application/feed+json; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+}
+TEXT_SUFFIXES = frozenset(CONTENT_TYPES)
+
+
+def _resolve(site_dir: Path, url_path: str) -> Path | None:
+    """Map a URL path onto a file inside `site_dir`, refusing anything that escapes it."""
+    relative = unquote(url_path).lstrip("/")
+    candidate = (site_dir / relative).resolve()
+    if site_dir.resolve() not in (candidate, *candidate.parents):
+        return None
+    if candidate.is_dir():
+        candidate = candidate / "index.html"
+    if not candidate.is_file() and candidate.with_name(candidate.name + ".html").is_file():
+        candidate = candidate.with_name(candidate.name + ".html")
+    return candidate if candidate.is_file() else None
+
+
+class _SiteHandler(BaseHTTPRequestHandler):
+    server: _SiteServer
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        self.server.hits.append(self.path)
+        path = _resolve(self.server.site_dir, urlsplit(self.path).path)
+        if path is None:
+            self.send_error(404)
+            return
+        body = path.read_bytes()
+        if path.suffix in TEXT_SUFFIXES:
+            text = body.decode("utf-8")
+            for name, base in self.server.bases.items():
+                text = text.replace("{{BASE:%s}}" % name, base)
+            body = text.replace("{{BASE}}", self.server.base_url).encode("utf-8")
+        content_type = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
+        self.send_response(200)
+        self.send_header("Content-Type", content_type or "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        logger.debug("%s %s", self.server.base_url, format % args)
+
+
+class _SiteServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, site_dir: Path, host: str, bases: dict[str, str]) -> None:
+        super().__init__((host, 0), _SiteHandler)
+        self.site_dir = site_dir
+        self.bases = bases
+        self.base_url = "http://%s:%d" % (host, self.server_address[1])
+        self.hits: list[str] = []
+
+
+@contextmanager
+def serve_snapshot(root: Path, first_host: int = 2) -> Iterator[dict[str, str]]:
+    """Serve every site folder under `root`; yields {site name: base URL} while the servers run."""
+    sites = sorted(p for p in Path(root).iterdir() if p.is_dir())
+    bases: dict[str, str] = {}
+    servers: list[_SiteServer] = []
+    try:
+        for offset, site_dir in enumerate(sites):
+            server = _SiteServer(site_dir, "127.0.0.%d" % (first_host + offset), bases)
+            bases[site_dir.name] = server.base_url
+            servers.append(server)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield dict(bases)
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def render_template(text: str, bases: dict[str, str]) -> str:
+    """Fill `{{BASE:site}}` markers in a text (a sources file, say) with the served base URLs."""
+    for name, base in bases.items():
+        text = text.replace("{{BASE:%s}}" % name, base)
+    return text

@@ -1,0 +1,140 @@
+"""The sources registry: a TOML file of news sources, loaded into frozen dataclasses and validated on load.
+
+Owns the file format and its checks; knows nothing of crawling. A bad file raises `RegistryError`
+naming the file, the source and the field.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+SOURCES_ENV = "AGGREGATOR_SOURCES"
+_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_FIELDS = {"name", "feed", "listing", "article_links", "homepage", "language", "max_pages"}
+
+
+class RegistryError(ValueError):
+    """A sources file that cannot be used; the message names the file, source and field."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One news source: where its articles are announced and how to find them."""
+
+    key: str
+    name: str
+    feeds: tuple[str, ...] = ()
+    listings: tuple[str, ...] = ()
+    article_links: str | None = None
+    homepage: str | None = None
+    language: str | None = None
+    max_pages: int = 1
+
+    @property
+    def start_urls(self) -> tuple[str, ...]:
+        return self.feeds + self.listings
+
+    @property
+    def kind(self) -> str:
+        kinds = [name for name, urls in (("feed", self.feeds), ("listing", self.listings)) if urls]
+        return "+".join(kinds)
+
+
+def _fail(path: str, key: str | None, field: str | None, why: str) -> RegistryError:
+    where = path
+    if key is not None:
+        where += ": source %r" % key
+    if field is not None:
+        where += ", field %r" % field
+    return RegistryError("%s: %s" % (where, why))
+
+
+def _urls(path: str, key: str, field: str, value: Any) -> tuple[str, ...]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise _fail(path, key, field, "expected a URL or a non-empty list of URLs, got %r" % (value,))
+    for url in values:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _fail(path, key, field, "not an http(s) URL: %r" % (url,))
+    return tuple(values)
+
+
+def _optional_str(path: str, key: str, field: str, value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value.strip()):
+        return value
+    raise _fail(path, key, field, "expected a non-empty string, got %r" % (value,))
+
+
+def _source(path: str, key: str, table: Any) -> Source:
+    if not _KEY_RE.match(key):
+        raise _fail(path, key, None, "a source id is lowercase letters, digits, '-' or '_'")
+    if not isinstance(table, dict):
+        raise _fail(path, key, None, "expected a table, got %r" % (table,))
+    unknown = sorted(set(table) - _FIELDS)
+    if unknown:
+        raise _fail(path, key, unknown[0], "unknown field (known: %s)" % ", ".join(sorted(_FIELDS)))
+    name = table.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(path, key, "name", "required: a non-empty string")
+    feeds = _urls(path, key, "feed", table["feed"]) if "feed" in table else ()
+    listings = _urls(path, key, "listing", table["listing"]) if "listing" in table else ()
+    if not feeds and not listings:
+        raise _fail(path, key, "feed", "a source needs 'feed' or 'listing' URLs")
+    max_pages = table.get("max_pages", 1)
+    if not isinstance(max_pages, int) or isinstance(max_pages, bool) or max_pages < 1:
+        raise _fail(path, key, "max_pages", "expected a positive integer, got %r" % (max_pages,))
+    homepage = table.get("homepage")
+    if homepage is not None:
+        homepage = _urls(path, key, "homepage", homepage)[0]
+    return Source(
+        key=key,
+        name=name.strip(),
+        feeds=feeds,
+        listings=listings,
+        article_links=_optional_str(path, key, "article_links", table.get("article_links")),
+        homepage=homepage,
+        language=_optional_str(path, key, "language", table.get("language")),
+        max_pages=max_pages,
+    )
+
+
+def parse_registry(text: str, path: str = "<sources>") -> dict[str, Source]:
+    """Parse and validate registry text; returns sources by key, in file order."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(path, None, None, "not valid TOML: %s" % exc) from None
+    unknown = sorted(set(data) - {"sources"})
+    if unknown:
+        raise _fail(path, None, unknown[0], "unknown top-level table (expected [sources.<id>])")
+    tables = data.get("sources")
+    if not isinstance(tables, dict) or not tables:
+        raise _fail(path, None, "sources", "no [sources.<id>] tables found")
+    return {key: _source(path, key, table) for key, table in tables.items()}
+
+
+def default_registry_text() -> str:
+    return resources.files("aggregator").joinpath("sources.toml").read_text(encoding="utf-8")
+
+
+def load_registry(path: str | os.PathLike[str] | None = None) -> dict[str, Source]:
+    """Load `path`, else $AGGREGATOR_SOURCES, else the registry shipped in the package."""
+    path = path or os.environ.get(SOURCES_ENV)
+    if not path:
+        return parse_registry(default_registry_text(), "aggregator/sources.toml")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(str(path), None, None, "cannot read: %s" % exc) from None
+    return parse_registry(text, str(path))

@@ -1,0 +1,223 @@
+"""Story storage: stories, their sightings and dedup fingerprints, in SQLite by default.
+
+Owns the schema and every SQL statement (all parameterized); each save is one transaction, so a crash
+leaves either the whole item or nothing. Knows nothing of Scrapy or of how duplicates are decided.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stories (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    source TEXT NOT NULL,
+    title TEXT,
+    text TEXT NOT NULL,
+    summary TEXT,
+    authors TEXT NOT NULL DEFAULT '[]',
+    tags TEXT NOT NULL DEFAULT '[]',
+    language TEXT,
+    image TEXT,
+    date_published TEXT,
+    date_modified TEXT,
+    date_source TEXT,
+    text_hash TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS stories_order ON stories (coalesce(date_published, first_seen));
+CREATE TABLE IF NOT EXISTS sightings (
+    id INTEGER PRIMARY KEY,
+    story_id TEXT NOT NULL REFERENCES stories (id),
+    url TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    title TEXT,
+    date_published TEXT,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    similarity REAL,
+    rule TEXT,
+    fingerprint BLOB
+);
+CREATE INDEX IF NOT EXISTS sightings_story ON sightings (story_id);
+"""
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One place a story was seen."""
+
+    url: str
+    source: str
+    title: str | None
+    date_published: str | None
+    first_seen: str
+    similarity: float | None
+    rule: str | None
+
+
+@dataclass(frozen=True)
+class Story:
+    """A stored story: its canonical item's content and metadata."""
+
+    id: str
+    url: str
+    source: str
+    title: str | None
+    text: str
+    summary: str | None
+    authors: tuple[str, ...]
+    tags: tuple[str, ...]
+    language: str | None
+    image: str | None
+    date_published: str | None
+    date_modified: str | None
+    first_seen: str
+    updated: str
+
+
+class StoryStorage(Protocol):
+    """What the pipelines and exporters need from a storage backend."""
+
+    def story_for_url(self, url: str) -> str | None: ...
+    def fingerprints(self) -> Iterator[tuple[str, bytes]]: ...
+    def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
+             similarity: float | None, rule: str | None, fingerprint: bytes | None) -> str: ...
+    def stories(self, limit: int | None = None, since: str | None = None,
+                source: str | None = None) -> list[Story]: ...
+    def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]: ...
+    def counts(self) -> dict[str, int]: ...
+    def close(self) -> None: ...
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SQLiteStorage:
+    """Stories in one SQLite file (WAL mode, so exports can read while a crawl writes)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executescript(SCHEMA.replace("\n\n", "\n"))
+            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                            (str(SCHEMA_VERSION),))
+
+    def story_for_url(self, url: str) -> str | None:
+        row = self.db.execute("SELECT story_id FROM sightings WHERE url = ?", (url,)).fetchone()
+        return row[0] if row else None
+
+    def fingerprints(self) -> Iterator[tuple[str, bytes]]:
+        rows = self.db.execute("SELECT story_id, fingerprint FROM sightings WHERE fingerprint IS NOT NULL "
+                               "ORDER BY id")
+        for story_id, fingerprint in rows:
+            yield story_id, bytes(fingerprint)
+
+    def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
+             similarity: float | None, rule: str | None, fingerprint: bytes | None) -> str:
+        """Store one sighting of `story_id`, creating the story if it is new. Returns "new" (a new story),
+        "sighting" (a new place for a stored story) or "seen" (this URL was already stored)."""
+        now = utc_now()
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if self.db.execute("SELECT 1 FROM sightings WHERE url = ?", (url,)).fetchone():
+                self.db.execute("UPDATE sightings SET last_seen = ? WHERE url = ?", (now, url))
+                return "seen"
+            created = self.db.execute(
+                "INSERT OR IGNORE INTO stories (id, url, source, title, text, summary, authors, tags,"
+                " language, image, date_published, date_modified, date_source, text_hash, first_seen,"
+                " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (story_id, url, source, article.title, article.text, article.description,
+                 json.dumps(list(article.authors)), json.dumps(list(article.tags)), article.language,
+                 article.image, article.date_published, article.date_modified, article.date_source,
+                 text_hash, now, now),
+            ).rowcount
+            self.db.execute(
+                "INSERT INTO sightings (story_id, url, source, title, date_published, first_seen,"
+                " last_seen, similarity, rule, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (story_id, url, source, article.title, article.date_published, now, now,
+                 similarity, rule if not created else "first", fingerprint),
+            )
+        return "new" if created else "sighting"
+
+    def stories(self, limit: int | None = None, since: str | None = None,
+                source: str | None = None) -> list[Story]:
+        """Stories newest first (by published date, else first seen), optionally filtered."""
+        sql = "SELECT * FROM stories"
+        where, args = [], []
+        if since:
+            where.append("coalesce(date_published, first_seen) >= ?")
+            args.append(since)
+        if source:
+            where.append("id IN (SELECT story_id FROM sightings WHERE source = ?)")
+            args.append(source)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY coalesce(date_published, first_seen) DESC, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [
+            Story(
+                id=row["id"], url=row["url"], source=row["source"], title=row["title"], text=row["text"],
+                summary=row["summary"], authors=tuple(json.loads(row["authors"])),
+                tags=tuple(json.loads(row["tags"])), language=row["language"], image=row["image"],
+                date_published=row["date_published"], date_modified=row["date_modified"],
+                first_seen=row["first_seen"], updated=row["updated"],
+            )
+            for row in self.db.execute(sql, args)
+        ]
+
+    def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]:
+        found: dict[str, list[Sighting]] = {story_id: [] for story_id in story_ids}
+        for start in range(0, len(story_ids), 500):
+            chunk = list(story_ids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT story_id, url, source, title, date_published, first_seen, similarity, rule"
+                " FROM sightings WHERE story_id IN (%s) ORDER BY id" % marks, chunk)
+            for row in rows:
+                found[row["story_id"]].append(Sighting(
+                    url=row["url"], source=row["source"], title=row["title"],
+                    date_published=row["date_published"], first_seen=row["first_seen"],
+                    similarity=row["similarity"], rule=row["rule"]))
+        return found
+
+    def counts(self) -> dict[str, int]:
+        stories = self.db.execute("SELECT count(*) FROM stories").fetchone()[0]
+        sightings = self.db.execute("SELECT count(*) FROM sightings").fetchone()[0]
+        return {"stories": stories, "sightings": sightings}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def open_storage(db: str) -> StoryStorage:
+    """Open the backend named by `db`: a file path or `sqlite:///path`."""
+    if db.startswith("sqlite:///"):
+        return SQLiteStorage(db.removeprefix("sqlite:///"))
+    if "://" in db:
+        raise ValueError("unsupported database URL %r (supported: a file path or sqlite:///path)" % db)
+    return SQLiteStorage(db)

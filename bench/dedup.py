@@ -1,0 +1,153 @@
+"""Near-duplicate benchmark: our StoryIndex vs the datasketch MinHashLSH baseline, pairwise P/R/F1 and docs/s."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from datasketch import MinHash, MinHashLSH
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from aggregator.dedup import StoryIndex, dedup_corpus, normalize_text  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "bench" / "dedup"
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    """Read one JSON object per non-empty line."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def baseline_corpus(docs: Iterable[dict], threshold: float = 0.8, num_perm: int = 128,
+                    shingle_size: int = 5) -> Iterator[tuple[str, str]]:
+    """The README baseline: datasketch MinHashLSH defaults, word 5-shingles, one ``MinHash.update`` per shingle;
+    a document joins the story of its earliest LSH candidate."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    story_of: dict[str, str] = {}
+    order: dict[str, int] = {}
+    for position, doc in enumerate(docs):
+        words = normalize_text(doc.get("text") or "").split()
+        minhash = MinHash(num_perm=num_perm)
+        for i in range(max(1, len(words) - shingle_size + 1)):
+            minhash.update(" ".join(words[i:i + shingle_size]).encode("utf-8"))
+        candidates = lsh.query(minhash)
+        doc_id = doc["id"]
+        story_of[doc_id] = story_of[min(candidates, key=order.__getitem__)] if candidates else doc_id
+        order[doc_id] = position
+        lsh.insert(doc_id, minhash)
+        yield doc_id, story_of[doc_id]
+
+
+def pairs_by_story(assignment: dict[str, str]) -> set[tuple[str, str]]:
+    """All unordered document pairs that share a story."""
+    members: dict[str, list[str]] = defaultdict(list)
+    for doc_id, story in assignment.items():
+        members[story].append(doc_id)
+    return {tuple(sorted(pair)) for group in members.values() for pair in itertools.combinations(group, 2)}
+
+
+def evaluate(predicted: dict[str, str], truth: dict[str, dict]) -> dict:
+    """Pairwise precision/recall/F1, recall per kind (of the non-original document of a pair) and false merges
+    per kind pair."""
+    true_pairs = pairs_by_story({doc_id: row["story"] for doc_id, row in truth.items()})
+    predicted_pairs = pairs_by_story(predicted)
+    correct = true_pairs & predicted_pairs
+    precision = len(correct) / len(predicted_pairs) if predicted_pairs else 1.0
+    recall = len(correct) / len(true_pairs) if true_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    per_kind_total: Counter[str] = Counter()
+    per_kind_found: Counter[str] = Counter()
+    for pair in true_pairs:
+        kinds = sorted(truth[doc_id]["kind"] for doc_id in pair)
+        kind = kinds[0] if kinds[1] == "original" else kinds[1] if kinds[0] == "original" else "/".join(kinds)
+        per_kind_total[kind] += 1
+        per_kind_found[kind] += pair in correct
+    false_merges = Counter("/".join(sorted(truth[doc_id]["kind"] for doc_id in pair))
+                           for pair in predicted_pairs - true_pairs)
+    return {
+        "precision": precision, "recall": recall, "f1": f1,
+        "predicted_pairs": len(predicted_pairs), "true_pairs": len(true_pairs),
+        "recall_per_kind": {kind: (per_kind_found[kind], per_kind_total[kind]) for kind in sorted(per_kind_total)},
+        "false_merges": dict(false_merges.most_common()),
+    }
+
+
+def run(name: str, method: Callable[[list[dict]], Iterator[tuple[str, str]]], docs: list[dict],
+        truth: dict[str, dict]) -> dict:
+    """Time ``method`` over ``docs`` and score it."""
+    started = time.perf_counter()
+    predicted = dict(method(docs))
+    elapsed = time.perf_counter() - started
+    result = evaluate(predicted, truth)
+    result.update(name=name, seconds=elapsed, docs_per_second=len(docs) / elapsed if elapsed else float("inf"))
+    return result
+
+
+def report(result: dict) -> str:
+    """Human-readable lines for one method."""
+    lines = [
+        "== %s" % result["name"],
+        "P %.3f  R %.3f  F1 %.3f  (%d predicted pairs, %d true pairs)"
+        % (result["precision"], result["recall"], result["f1"], result["predicted_pairs"], result["true_pairs"]),
+        "speed %.1f docs/s (%.2f s)" % (result["docs_per_second"], result["seconds"]),
+        "recall per kind: " + ", ".join("%s %d/%d" % (kind, found, total)
+                                        for kind, (found, total) in result["recall_per_kind"].items()),
+        "false merges per kind pair: " + (", ".join("%s %d" % item for item in result["false_merges"].items())
+                                          or "none"),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("data_dir", nargs="?", type=Path, default=DEFAULT_DATA_DIR,
+                        help="directory with docs.jsonl and truth.jsonl (default: %(default)s)")
+    parser.add_argument("--num-perm", type=int, default=128, help="num_perm for our index (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=1, help="MinHash seed for our index (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="also run our index with this many seeds and report the spread (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if not (args.data_dir / "docs.jsonl").is_file():
+        parser.error("no docs.jsonl in %s" % args.data_dir)
+    docs = load_jsonl(args.data_dir / "docs.jsonl")
+    truth = {row["id"]: row for row in load_jsonl(args.data_dir / "truth.jsonl")}
+    print("%d documents from %s" % (len(docs), args.data_dir))
+    ours = run("ours: StoryIndex (num_perm=%d, seed=%d)" % (args.num_perm, args.seed),
+               lambda d: dedup_corpus(d, StoryIndex(num_perm=args.num_perm, seed=args.seed)), docs, truth)
+    print(repr(StoryIndex(num_perm=args.num_perm, seed=args.seed)))
+    print(report(ours))
+    baseline = run("baseline: MinHashLSH threshold 0.8, word 5-shingles", baseline_corpus, docs, truth)
+    print(report(baseline))
+    print("speed-up over baseline: %.1fx" % (ours["docs_per_second"] / baseline["docs_per_second"]))
+    if args.repeat > 1:
+        runs = [run("seed %d" % seed, lambda d, s=seed: dedup_corpus(d, StoryIndex(num_perm=args.num_perm, seed=s)),
+                    docs, truth) for seed in range(1, args.repeat + 1)]
+        precisions = [r["precision"] for r in runs]
+        recalls = [r["recall"] for r in runs]
+        print("over %d seeds: P min %.3f mean %.3f, R min %.3f mean %.3f"
+              % (len(runs), min(precisions), sum(precisions) / len(runs), min(recalls), sum(recalls) / len(runs)))
+        misses: Counter[str] = Counter()
+        merges: Counter[str] = Counter()
+        for r in runs:
+            for kind, (found, total) in r["recall_per_kind"].items():
+                misses[kind] += total - found
+            merges.update(r["false_merges"])
+        print("missed pairs per kind, summed over seeds: %s" % dict(misses))
+        print("false merges per kind pair, summed over seeds: %s" % dict(merges))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Scrapy item pipelines of the aggregator, in order: extract, canonicalize, dedup, store."""
