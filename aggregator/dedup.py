@@ -7,6 +7,7 @@ import logging
 import re
 import struct
 import unicodedata
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -48,27 +49,32 @@ def normalize_text(text: str) -> str:
 
 def text_hash(text: str) -> str:
     """Hex BLAKE2b-160 of :func:`normalize_text`: equal for texts that differ only in case, spacing, punctuation."""
-    return hashlib.blake2b(normalize_text(text).encode("utf-8"), digest_size=20).hexdigest()
+    return _digest(normalize_text(text))
+
+
+def _digest(normalized: str) -> str:
+    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=20).hexdigest()
 
 
 def shingle_hashes(text: str, shingle_size: int) -> np.ndarray:
-    """Distinct 32-bit hashes of the word ``shingle_size``-grams of ``text`` (one shingle if it is shorter).
+    """Distinct 32-bit hashes of the word ``shingle_size``-grams of ``text`` (one shingle if it is shorter)."""
+    return _shingle_hashes(normalize_text(text), shingle_size)
 
-    Words are hashed once each (BLAKE2b); shingles are combined from word hashes with numpy, so the cost per
-    shingle is vectorised instead of one Python hash call per shingle.
-    """
-    words = normalize_text(text).split()
+
+def _shingle_hashes(normalized: str, shingle_size: int) -> np.ndarray:
+    # Words are hashed once each (CRC-32 plus length: stable across processes, unlike hash()); shingles are
+    # combined from word hashes with numpy, so there is no Python call per shingle.
+    words = normalized.encode("utf-8").split()
     if not words:
         return np.empty(0, dtype=np.uint32)
-    vocabulary = {w: int.from_bytes(hashlib.blake2b(w.encode("utf-8"), digest_size=8).digest(), "little")
-                  for w in set(words)}
-    word_hashes = np.fromiter((vocabulary[w] for w in words), dtype=np.uint64, count=len(words))
+    vocabulary = {word: zlib.crc32(word) | (len(word) << 32) for word in set(words)}
+    word_hashes = np.fromiter(map(vocabulary.__getitem__, words), dtype=np.uint64, count=len(words))
     k = min(shingle_size, len(words))
     n = len(words) - k + 1
-    combined = np.zeros(n, dtype=np.uint64)
-    for offset in range(k):
+    combined = word_hashes[:n] * np.uint64(_SHINGLE_MULTIPLIERS[0])
+    for offset in range(1, k):
         multiplier = np.uint64(_SHINGLE_MULTIPLIERS[offset % len(_SHINGLE_MULTIPLIERS)] + 2 * (offset // 4))
-        combined = combined * multiplier + word_hashes[offset:offset + n]
+        combined = (combined + word_hashes[offset:offset + n]) * multiplier
     # splitmix64 finaliser so every bit of the 64-bit combination reaches the kept 32 bits.
     combined ^= combined >> np.uint64(30)
     combined *= _MIX1
@@ -210,13 +216,14 @@ class StoryIndex:
 
     def fingerprint(self, text: str) -> Fingerprint:
         """Fingerprint ``text``: its exact hash and the MinHash of its distinct word shingles."""
-        shingles = shingle_hashes(text, self.shingle_size)
+        normalized = normalize_text(text)
+        shingles = _shingle_hashes(normalized, self.shingle_size)
         values = np.full(self.num_perm, np.uint32(0xFFFFFFFF), dtype=np.uint32)
         for start in range(0, len(shingles), _CHUNK):
             mixed = _fmix32(shingles[start:start + _CHUNK]).reshape(-1, 1)
             # uint32 arithmetic wraps around: exactly datasketch's affine32 permutation a*h + b mod 2^32.
             values = np.minimum(values, (mixed * self._perm_a + self._perm_b).min(axis=0))
-        return Fingerprint(text_hash=text_hash(text), hashvalues=values, size=len(shingles))
+        return Fingerprint(text_hash=_digest(normalized), hashvalues=values, size=len(shingles))
 
     def _lean(self, fp: Fingerprint) -> LeanMinHash:
         if len(fp.hashvalues) != self.num_perm:

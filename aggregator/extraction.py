@@ -1,16 +1,73 @@
-"""Turn one fetched article page (plus what its feed said) into an Article: clean body text and metadata."""
+"""Turn one fetched article page (plus what its feed said) into an Article: clean body text and metadata.
+
+Owns the body: trafilatura in precision mode with comments off, a recall fallback when the result is
+implausibly short, and a line-level clean-up of leftovers (the title repeated on top, "Related:" teasers,
+newsletter and follow-us calls at the end). Page metadata lives in `page_metadata`, dates in `dates`.
+Nothing here may know individual sites: every rule must hold for news pages in general.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import trafilatura
+from htmldate import find_date
+from lxml.html import HtmlElement
+from trafilatura.utils import load_html
+
+from aggregator.dates import DateCandidate, date_from_url, parse_date, reconcile_dates
+from aggregator.page_metadata import (
+    PageMetadata,
+    clean_authors,
+    clean_title,
+    normalise_language,
+    read_page_metadata,
+    site_names_for,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Article", "extract_article"]
+
+WORD = re.compile(r"\w+")
+# A body below this many words is a teaser (or a failed extraction), not an article.
+TEASER_WORDS = 120
+# Below this share of the JSON-LD articleBody or this multiple of the feed summary, precision mode
+# probably cut real paragraphs, so the recall-oriented extraction gets a chance.
+SHORT_AGAINST_JSONLD = 0.6
+SHORT_AGAINST_SUMMARY = 1.5
+FALLBACK_MIN_GAIN = 1.3
+
+TEASER_LINE = re.compile(
+    r"^\s*[-•*]?\s*(?:related(?: (?:stories|articles|content|coverage|reading|links?))?|see (?:more|also)"
+    r"|read (?:more|also|next)|more|also(?: read)?|recommended(?: for you| reading)?|you (?:may|might) also like"
+    r"|more from [\w .]+|most (?:read|popular|viewed|shared)[\w ]*|don'?t miss|trending(?: now)?"
+    r"|further reading|top stories|more on this(?: story| topic)?|editor'?s picks?)\s*(?::|\.\.\.|…|$)",
+    re.I,
+)
+TAG_LINE = re.compile(r"^\s*(?:filed under|tags?|tagged(?: with)?|categor(?:y|ies)|posted in|topics?)\s*:", re.I)
+READING_TIME_LINE = re.compile(
+    r"^\s*(?:reading time|read time|lesezeit|tempo de leitura|tiempo de lectura|temps de lecture)\b.{0,30}$"
+    r"|^\s*\d+\s*min(?:ute)?s?\s+read\s*$",
+    re.I,
+)
+CALL_TO_ACTION = re.compile(
+    r"\bsubscrib(?:e|ing)\b|newsletter|\bsign(?:ing)? ?-?up\b"
+    r"|\bfollow (?:us|him|her|them|me|[A-Z][\w.]*)\b.{0,40}\b(?:on|at) (?:twitter|facebook|instagram|youtube|linkedin)"
+    r"|\bclick (?:here|to)\b|\btap here\b|\bdownload (?:the|our)\b.{0,30}\bapp\b|\bget the\b.{0,30}\bapp\b"
+    r"|all rights reserved|\bcopyright\b|©|\bif you (?:enjoyed|liked) this\b|\bin(?:to)? your inbox\b"
+    r"|\btell us what you think\b|\bhave a (?:news )?tip\b|\b(?:may|can) be reached at\b"
+    r"|\bbecome a (?:member|subscriber|patron)\b|\bsupport (?:our|independent) journalism\b|\blisten (?:live|back)\b"
+    r"|^\s*sources?\s*:",
+    re.I,
+)
+CLICK_TO_TWEET = re.compile(r"\s*click to tweet\s*$", re.I)
+QUOTES = ('"', "“", "‘", "'", "«", "„")
+PAYWALL_MARKUP = "//*[contains(@class, 'paywall') or contains(@id, 'paywall') or contains(@class, 'premium')]"
 
 
 @dataclass(frozen=True)
@@ -26,41 +83,176 @@ class Article:
     language: str | None = None
     description: str | None = None
     image: str | None = None
-    tags: tuple[str, ...] = field(default=())
+    tags: tuple[str, ...] = ()
     paywalled: bool | None = None
 
 
 def extract_article(
-    html: str, url: str | None = None, hints: dict[str, Any] | None = None
+    html: str, url: str | None = None, hints: dict[str, Any] | None = None, now: datetime | None = None
 ) -> Article | None:
-    """Extract the article in `html` (fetched from `url`); `hints` is what the feed said. None if no body."""
+    """Extract the article in `html` (fetched from `url`); `hints` is what the feed said. None if no body.
+
+    `now` is the reference for rejecting future dates (defaults to the current time).
+    """
     hints = hints or {}
     if not html or not html.strip():
         return None
+    tree = load_html(html)
+    if tree is None:
+        return None
+    page = read_page_metadata(tree, url)
+    text = extract_body(tree, url, page, hints)
+    if not text:
+        logger.debug("no article body in %s", url)
+        return None
+    names = site_names_for(page.site_name, url)
+    title = _choose_title(page, names, hints)
+    dates = reconcile_dates(_date_candidates(tree, url, page, hints), now=now)
+    return Article(
+        text=text,
+        title=title,
+        authors=page.authors or clean_authors(list(hints.get("authors") or ()), names),
+        date_published=dates.published,
+        date_modified=dates.modified,
+        date_source=dates.source,
+        language=page.language or normalise_language(hints.get("language")),
+        description=page.description or _plain(hints.get("summary")),
+        image=page.image,
+        tags=page.tags,
+        paywalled=_paywalled(tree, page, text),
+    )
+
+
+def extract_body(tree: HtmlElement, url: str | None, page: PageMetadata, hints: dict[str, Any]) -> str | None:
+    """Body text: trafilatura precision mode, a recall fallback when implausibly short, then line clean-up."""
+    text = _trafilatura(tree, url, favor_precision=True)
+    words = _word_count(text)
+    expected = max(
+        SHORT_AGAINST_JSONLD * _word_count(page.article_body),
+        SHORT_AGAINST_SUMMARY * _word_count(_plain(hints.get("summary"))),
+        1,
+    )
+    if words < expected:
+        fallback = _trafilatura(tree, url, favor_recall=True)
+        if _word_count(fallback) >= max(words * FALLBACK_MIN_GAIN, 1):
+            logger.debug("precision extraction too short (%d words) on %s; using recall mode", words, url)
+            text = fallback
+    if not text and page.article_body:
+        text = page.article_body
+    if not text:
+        return None
+    titles = [page_title for page_title in (*page.titles, hints.get("title")) if page_title]
+    return clean_body(text, titles) or None
+
+
+def _trafilatura(tree: HtmlElement, url: str | None, **options: bool) -> str | None:
     try:
-        doc = trafilatura.bare_extraction(
-            html,
-            url=url,
-            include_comments=False,
-            favor_precision=True,
-            with_metadata=True,
-        )
-    except Exception:  # trafilatura raises a wide range of parser errors on broken pages
+        document = trafilatura.bare_extraction(tree, url=url, include_comments=False, **options)
+    except Exception:  # trafilatura surfaces a wide range of parser errors on broken pages
         logger.exception("trafilatura failed on %s", url)
         return None
-    if doc is None or not (doc.text or "").strip():
+    return document.text if document is not None and document.text else None
+
+
+def clean_body(text: str, titles: list[str]) -> str:
+    """Drop extraction leftovers line by line: title on top, teaser blocks, tag lines, trailing calls to action."""
+    title_keys = {_words_key(title) for title in titles}
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    while lines and _is_title(lines[0], title_keys):
+        lines.pop(0)
+    kept: list[str] = []
+    in_teaser_block = False
+    for line in lines:
+        if len(line) < 200 and (TEASER_LINE.match(line) or TAG_LINE.match(line) or READING_TIME_LINE.match(line)):
+            in_teaser_block = True
+            continue
+        # the headlines a "Related:" or "Don't miss" line introduces
+        if in_teaser_block and len(line) < 200 and (line.startswith(("-", "•")) or _is_heading(line)):
+            continue
+        in_teaser_block = False
+        kept.append(CLICK_TO_TWEET.sub("", line))
+    return "\n".join(_strip_trailing_calls_to_action(kept))
+
+
+def _strip_trailing_calls_to_action(lines: list[str]) -> list[str]:
+    """Remove the block of newsletter / follow-us / copyright lines (and their short headings) at the end."""
+    end = len(lines)
+    found = False
+    while end > 0:
+        line = lines[end - 1]
+        if len(line) < 300 and not line.startswith(QUOTES) and CALL_TO_ACTION.search(line):
+            found = True
+        elif not (_is_heading(line) and end > len(lines) - 4):
+            break
+        end -= 1
+    return lines[:end] if found else lines
+
+
+def _is_heading(line: str) -> bool:
+    return len(line) < 70 and not re.search(r"[.!?\"”:;]\s*$", line)
+
+
+def _is_title(line: str, title_keys: set[str]) -> bool:
+    key = _words_key(line)
+    return bool(key) and any(key == title or (len(key) > 20 and key in title) for title in title_keys)
+
+
+def _words_key(text: str) -> str:
+    return " ".join(WORD.findall(text.lower()))
+
+
+def _word_count(text: str | None) -> int:
+    return len(WORD.findall(text)) if text else 0
+
+
+def _plain(value: Any) -> str | None:
+    """Feed summaries may carry HTML; keep their text."""
+    if not isinstance(value, str):
         return None
-    authors = hints.get("authors") or ([a.strip() for a in doc.author.split(";")] if doc.author else [])
-    return Article(
-        text=doc.text.strip(),
-        title=doc.title or hints.get("title"),
-        authors=tuple(a for a in authors if a),
-        date_published=hints.get("date_published") or doc.date,
-        date_modified=hints.get("date_modified"),
-        date_source="feed" if hints.get("date_published") else ("htmldate" if doc.date else None),
-        language=doc.language or hints.get("language"),
-        description=doc.description or hints.get("summary"),
-        image=doc.image,
-        tags=tuple(doc.tags or ()),
-        paywalled=None,
-    )
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", value)).strip()
+    return text or None
+
+
+def _choose_title(page: PageMetadata, site_names: list[str], hints: dict[str, Any]) -> str | None:
+    candidates = [*page.titles, hints.get("title")]
+    others = [*page.headings, hints.get("title") or ""]
+    for candidate in candidates:
+        title = clean_title(candidate, site_names, others)
+        if title:
+            return title
+    return None
+
+
+def _date_candidates(
+    tree: HtmlElement, url: str | None, page: PageMetadata, hints: dict[str, Any]
+) -> list[DateCandidate]:
+    candidates: list[DateCandidate] = []
+    for kind, claims in (
+        ("published", [*page.published, ("feed", hints.get("date_published"))]),
+        ("modified", [*page.modified, ("feed", hints.get("date_modified"))]),
+    ):
+        for source, value in claims:
+            parsed = parse_date(value)
+            if parsed:
+                candidates.append(DateCandidate(source, kind, parsed[0], day_only=parsed[1]))
+    if day := date_from_url(url):
+        candidates.append(DateCandidate("url", "published", day, day_only=True))
+    if not any(c.kind == "published" for c in candidates):
+        # htmldate reads the whole page, so it only runs when nothing better spoke
+        try:
+            found = find_date(tree, url=url, original_date=True, extensive_search=True)
+        except Exception:  # htmldate raises on odd markup; a missing date is not fatal
+            logger.debug("htmldate failed on %s", url, exc_info=True)
+            found = None
+        if found and (parsed := parse_date(found)):
+            candidates.append(DateCandidate("htmldate", "published", parsed[0], day_only=parsed[1]))
+    return candidates
+
+
+def _paywalled(tree: HtmlElement, page: PageMetadata, text: str) -> bool | None:
+    """JSON-LD isAccessibleForFree decides; otherwise a teaser-length body on a page with paywall markup."""
+    if page.accessible_for_free is not None:
+        return not page.accessible_for_free
+    if _word_count(text) < TEASER_WORDS and tree.xpath(PAYWALL_MARKUP):
+        return True
+    return None

@@ -125,8 +125,9 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
             FeedEntry(
                 link=link,
                 title=_text(entry.get("title")),
-                published=_iso(entry.get("published_parsed")),
-                updated=_iso(entry.get("updated_parsed")),
+                # dict.get: feedparser's own get() maps a missing `updated` onto `published` and warns.
+                published=_iso(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
+                updated=_iso(dict.get(entry, "updated_parsed")),
                 authors=tuple(a.strip() for a in authors if isinstance(a, str) and a.strip()),
                 summary=_text(entry.get("summary")),
                 guid=_text(entry.get("id")),

@@ -1,0 +1,164 @@
+"""Parse article dates and reconcile the candidates (feed, JSON-LD, meta, URL, htmldate) into one answer.
+
+Owns date parsing, plausibility (not in the future, not before the web news era) and the choice of which
+signal wins; it never fetches or parses HTML itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DateCandidate", "ReconciledDates", "date_from_url", "parse_date", "reconcile_dates"]
+
+EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
+# A page may be stamped a little ahead of our clock (time zones, clock skew); more than this is bogus.
+FUTURE_TOLERANCE = timedelta(days=1)
+# How far a precise date may stray from the day in the URL and still count as the same day (time zones).
+URL_AGREEMENT = timedelta(days=2)
+
+MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",),
+            ("jun", "june"), ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"),
+            ("oct", "october"), ("nov", "november"), ("dec", "december"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+URL_DATE_PATTERNS = (
+    # /2019/11/18/ or /2019-11-18/ or /2019_11_18
+    re.compile(r"/(?P<y>(?:19|20)\d\d)[/_-](?P<m>0?[1-9]|1[0-2])[/_-](?P<d>0?[1-9]|[12]\d|3[01])(?:[/_.-]|$)"),
+    # /2019/nov/18/
+    re.compile(r"/(?P<y>(?:19|20)\d\d)/(?P<mon>[a-z]{3,9})/(?P<d>0?[1-9]|[12]\d|3[01])(?:/|$)", re.I),
+    # /20191118/ or -20191118-
+    re.compile(r"[/_-](?P<y>(?:19|20)\d\d)(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])(?:[/_.-]|$)"),
+)
+SOURCE_PRIORITY = ("jsonld", "meta", "feed", "url", "htmldate")
+
+
+@dataclass(frozen=True)
+class DateCandidate:
+    """One signal's claim: `kind` is "published" or "modified"; `value` is aware; `day_only` if no time."""
+
+    source: str
+    kind: str
+    value: datetime
+    day_only: bool = False
+
+
+@dataclass(frozen=True)
+class ReconciledDates:
+    """The chosen dates as ISO 8601 strings with an offset, and the signal that gave the publication date."""
+
+    published: str | None
+    modified: str | None
+    source: str | None
+
+
+def parse_date(value: object) -> tuple[datetime, bool] | None:
+    """Parse ISO 8601, RFC 2822 or a plain `YYYY-MM-DD` into (aware datetime, day_only); None if unparseable.
+
+    Values without an offset are taken as UTC: feeds and CMSes that omit it mostly mean UTC.
+    """
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)), False
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC), True
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    day_only = bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) or re.fullmatch(r"\d{4}\d{2}\d{2}", text))
+    candidate = re.sub(r"\s+", " ", text)
+    candidate = re.sub(r"(?<=\d)Z$", "+00:00", candidate)
+    # "+0000" and "+00" offsets, which fromisoformat in 3.11 accepts only in part
+    candidate = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", candidate)
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            logger.debug("unparseable date %r", value)
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed, day_only
+
+
+def date_from_url(url: str | None) -> datetime | None:
+    """The publication day written in an article URL (`/2019/11/18/`, `/2019/nov/18/`, `-20191118-`)."""
+    if not url:
+        return None
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    for pattern in URL_DATE_PATTERNS:
+        match = pattern.search(path)
+        if not match:
+            continue
+        groups = match.groupdict()
+        month = int(groups["m"]) if groups.get("m") else MONTHS.get(groups.get("mon", "").lower())
+        if not month:
+            continue
+        try:
+            return datetime(int(groups["y"]), month, int(groups["d"]), tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def is_plausible(value: datetime, now: datetime) -> bool:
+    """A news date lies between 1995 and (about) now."""
+    return EARLIEST <= value <= now + FUTURE_TOLERANCE
+
+
+def _agrees_with_day(value: datetime, day: datetime) -> bool:
+    return abs(value - day) <= URL_AGREEMENT
+
+
+def _priority(candidate: DateCandidate) -> int:
+    return SOURCE_PRIORITY.index(candidate.source) if candidate.source in SOURCE_PRIORITY else len(SOURCE_PRIORITY)
+
+
+def reconcile_dates(candidates: list[DateCandidate], now: datetime | None = None) -> ReconciledDates:
+    """Choose the publication and modification dates from every signal's claims.
+
+    Implausible dates are dropped. Among the rest the page's own structured data wins over its meta tags,
+    then the feed, the URL and htmldate's guess, preferring the more precise of equal sources. A date in
+    the URL is coarse but hard to get wrong, so claims that contradict it by more than two days lose;
+    if all do, the URL's day wins. A modification date earlier than the publication date is dropped.
+    """
+    now = now or datetime.now(UTC)
+    valid = [c for c in candidates if is_plausible(c.value, now)]
+    for rejected in set(candidates) - set(valid):
+        logger.debug("rejecting implausible %s date %s from %s", rejected.kind, rejected.value, rejected.source)
+    published = sorted(
+        (c for c in valid if c.kind == "published"), key=lambda c: (_priority(c), c.day_only)
+    )
+    url_day = next((c.value for c in published if c.source == "url"), None)
+    if url_day is not None:
+        agreeing = [c for c in published if _agrees_with_day(c.value, url_day)]
+        published = agreeing or published
+    chosen = published[0] if published else None
+    modified_candidates = sorted(
+        (c for c in valid if c.kind == "modified"), key=lambda c: (_priority(c), c.day_only)
+    )
+    modified = None
+    for candidate in modified_candidates:
+        if chosen is None or candidate.value >= chosen.value:
+            modified = candidate
+            break
+    return ReconciledDates(
+        published=chosen.value.isoformat() if chosen else None,
+        modified=modified.value.isoformat() if modified else None,
+        source=chosen.source if chosen else None,
+    )

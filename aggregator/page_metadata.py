@@ -1,0 +1,303 @@
+"""Read what an article page says about itself: JSON-LD, Open Graph and other meta tags, <h1>, <html lang>.
+
+Owns the parsing and cleaning of page metadata (titles without the site-name suffix, author names without
+"By" or the site posing as an author); it never looks at the article body and never chooses dates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from lxml.html import HtmlElement
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PageMetadata", "clean_authors", "clean_title", "read_page_metadata"]
+
+ARTICLE_TYPES = {
+    "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
+    "blogposting", "socialmediaposting", "liveblogposting", "techarticle", "scholarlyarticle", "report",
+    "webpage", "review", "backgroundnewsarticle",
+}
+TITLE_SEPARATORS = re.compile(r"\s+[|–—:·•»~-]\s+|\s+::\s+")
+BYLINE_PREFIX = re.compile(
+    r"^\s*(?:(?:written|posted|reported|story|text|words|photos?)\s+)?(?:by|von|par|por|di|door|av)\s*[:\-]?\s+",
+    re.I,
+)
+AUTHOR_SPLIT = re.compile(r"\s*(?:;|\||,\s*and\s+|\s+and\s+|\s+&\s+|,(?=\s*[A-Z]\w+\s+[A-Z]))\s*")
+NOT_A_NAME = re.compile(r"https?://|www\.|@|\.(?:com|org|net)\b", re.I)
+
+
+@dataclass(frozen=True)
+class PageMetadata:
+    """Metadata as the page states it; every field is None or empty when the page is silent."""
+
+    titles: tuple[str, ...] = ()
+    site_name: str | None = None
+    authors: tuple[str, ...] = ()
+    published: tuple[tuple[str, str], ...] = ()
+    modified: tuple[tuple[str, str], ...] = ()
+    language: str | None = None
+    description: str | None = None
+    image: str | None = None
+    tags: tuple[str, ...] = ()
+    accessible_for_free: bool | None = None
+    article_body: str | None = None
+    headings: tuple[str, ...] = field(default=())
+
+
+def _meta(tree: HtmlElement, *keys: str) -> list[str]:
+    """Contents of <meta property|name|itemprop=key>, in the order of `keys`."""
+    values = []
+    for key in keys:
+        for attribute in ("property", "name", "itemprop"):
+            for value in tree.xpath(f'//meta[@{attribute}="{key}"]/@content'):
+                if value and value.strip():
+                    values.append(value.strip())
+    return values
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in a JSON-LD document, including those in @graph and nested values."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _walk(item)
+    elif isinstance(node, dict):
+        yield node
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                yield from _walk(value)
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    value = node.get("@type", ())
+    values = value if isinstance(value, list) else [value]
+    return {str(v).lower() for v in values}
+
+
+def _jsonld_article(tree: HtmlElement) -> dict[str, Any] | None:
+    """The JSON-LD object describing the article (the first Article-like one, else a WebPage)."""
+    best: dict[str, Any] | None = None
+    for script in tree.xpath('//script[@type="application/ld+json"]/text()'):
+        try:
+            document = json.loads(script)
+        except ValueError:
+            logger.debug("invalid JSON-LD skipped")
+            continue
+        for node in _walk(document):
+            types = _types(node)
+            if types & (ARTICLE_TYPES - {"webpage"}):
+                return node
+            if "webpage" in types and best is None:
+                best = node
+    return best
+
+
+def _names(value: Any) -> list[str]:
+    """Names from a JSON-LD author/publisher value: a string, a Person/Organization, or a list of them."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        name = value.get("name")
+        return _names(name) if name else []
+    if isinstance(value, list):
+        return [name for item in value for name in _names(item)]
+    return []
+
+
+def _first_url(value: Any) -> str | None:
+    """The first URL in a JSON-LD image value (a string, an ImageObject, or a list of those)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return _first_url(value.get("url") or value.get("contentUrl"))
+    if isinstance(value, list):
+        return next((url for item in value if (url := _first_url(item))), None)
+    return None
+
+
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    return None
+
+
+def _accessible_for_free(article: dict[str, Any]) -> bool | None:
+    """isAccessibleForFree on the article or on any of its parts (paywalled sections are hasPart)."""
+    flags = [_as_bool(node.get("isAccessibleForFree")) for node in _walk(article)]
+    known = [flag for flag in flags if flag is not None]
+    if not known:
+        return None
+    return all(known)
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = next((v for v in value if isinstance(v, str) and v.strip()), None)
+    if not isinstance(value, str):
+        return None
+    text = re.sub(r"<[^>]+>", " ", value)
+    text = re.sub(r"\s+", " ", text).strip()
+    return text or None
+
+
+def normalise_language(value: str | None) -> str | None:
+    """`en_us` / `EN-us` -> `en-US`; None for anything that is not a language tag."""
+    if not value:
+        return None
+    match = re.fullmatch(r"([a-zA-Z]{2,3})(?:[-_]([a-zA-Z]{2}|\d{3}))?(?:[-_].*)?", value.strip())
+    if not match:
+        return None
+    primary, region = match.group(1).lower(), match.group(2)
+    return f"{primary}-{region.upper()}" if region else primary
+
+
+def clean_title(title: str | None, site_names: list[str], other_titles: list[str] = ()) -> str | None:
+    """Remove a " | Site name" suffix (or "Site name | " prefix) from a title.
+
+    A segment goes when it matches a known site name or the host name, or when another title of the page
+    (e.g. the <h1>) equals what remains.
+    """
+    if not title:
+        return None
+    title = re.sub(r"\s+", " ", title).strip()
+    parts = TITLE_SEPARATORS.split(title)
+    if len(parts) < 2:
+        return title
+    site_keys = {_key(name) for name in site_names if name}
+    other_keys = {_key(other) for other in other_titles if other}
+    separators = TITLE_SEPARATORS.findall(title)
+    for cut in range(len(parts) - 1, 0, -1):
+        head = _join(parts[:cut], separators)
+        tail = _key(_join(parts[cut:], separators[cut:]))
+        if tail in site_keys or _key(head) in other_keys:
+            return head
+    head = _key(_join(parts[:1], separators))
+    if head in site_keys:
+        return _join(parts[1:], separators[1:])
+    return title
+
+
+def _join(parts: list[str], separators: list[str]) -> str:
+    out = parts[0]
+    for separator, part in zip(separators, parts[1:], strict=False):
+        out += separator + part
+    return out
+
+
+def _key(text: str) -> str:
+    return re.sub(r"\W+", "", text.lower())
+
+
+def clean_authors(raw: list[str], site_names: list[str]) -> tuple[str, ...]:
+    """Split, strip "By ..." and drop URLs, e-mails and the site posing as an author; keep order, no dups."""
+    site_keys = {_key(name) for name in site_names if name}
+    authors: list[str] = []
+    seen: set[str] = set()
+    for value in raw:
+        value = BYLINE_PREFIX.sub("", re.sub(r"\s+", " ", value or "").strip())
+        for name in AUTHOR_SPLIT.split(value):
+            name = BYLINE_PREFIX.sub("", name).strip(" ,.;:-|")
+            key = _key(name)
+            if not name or not key or NOT_A_NAME.search(name) or key in site_keys or key in seen:
+                continue
+            if len(name) > 80:
+                continue
+            seen.add(key)
+            authors.append(name)
+    return tuple(authors)
+
+
+def site_names_for(site_name: str | None, url: str | None) -> list[str]:
+    """The page's site name plus its host name in the forms a title or byline might use."""
+    names = [site_name] if site_name else []
+    host = urlsplit(url).hostname if url else None
+    if host:
+        host = re.sub(r"^www\d*\.", "", host)
+        names += [host, host.rsplit(".", 1)[0], host.split(".")[0]]
+    return names
+
+
+def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadata:
+    """Collect the page's own metadata from an lxml tree (read-only)."""
+    article = _jsonld_article(tree) or {}
+    publisher = article.get("publisher")
+    site_name = next(iter(_meta(tree, "og:site_name", "application-name")), None) or next(
+        iter(_names(publisher)), None
+    )
+    headings = tuple(
+        " ".join(h.text_content().split()) for h in tree.xpath("//h1") if h.text_content().strip()
+    )
+    titles = [*_meta(tree, "og:title", "twitter:title")]
+    if headline := _text(article.get("headline") or article.get("name")):
+        titles.append(headline)
+    titles += headings
+    titles += [" ".join(t.split()) for t in tree.xpath("//head/title/text()") if t.strip()]
+
+    raw_authors = _names(article.get("author")) or [
+        value for value in _meta(tree, "author", "article:author", "sailthru.author", "parsely-author", "dc.creator")
+        if not value.startswith("http")
+    ]
+    published = [("jsonld", v) for v in _dates(article.get("datePublished"))]
+    published += [("meta", v) for v in _meta(
+        tree, "article:published_time", "og:article:published_time", "datePublished", "pubdate",
+        "publishdate", "publish-date", "date", "dc.date", "dc.date.issued", "sailthru.date", "parsely-pub-date",
+    )]
+    published += [("meta", v) for v in tree.xpath("//time[@itemprop='datePublished']/@datetime")]
+    modified = [("jsonld", v) for v in _dates(article.get("dateModified"))]
+    modified += [("meta", v) for v in _meta(
+        tree, "article:modified_time", "og:updated_time", "dateModified", "last-modified",
+    )]
+
+    language = normalise_language(next(iter(tree.xpath("/html/@lang | /html/@xml:lang")), None))
+    language = language or normalise_language(next(iter(_meta(tree, "og:locale")), None))
+    language = language or normalise_language(
+        next(iter(tree.xpath('//meta[translate(@http-equiv, "CONTENT-LANGUAGE", "content-language")'
+                             '="content-language"]/@content')), None)
+    )
+    language = language or normalise_language(_text(article.get("inLanguage")))
+
+    description = next(iter(_meta(tree, "og:description", "description", "twitter:description")), None)
+    image = next(iter(_meta(tree, "og:image", "og:image:url", "twitter:image", "twitter:image:src")), None)
+    image = image or _first_url(article.get("image"))
+    if image and url:
+        image = urljoin(url, image)
+
+    keywords = article.get("keywords")
+    tags = _meta(tree, "article:tag")
+    tags += keywords if isinstance(keywords, list) else (keywords or "").split(",")
+    if not tags:
+        tags += ",".join(_meta(tree, "keywords", "news_keywords")).split(",")
+    unique_tags = tuple(dict.fromkeys(t.strip() for t in tags if isinstance(t, str) and t.strip()))
+
+    names = site_names_for(site_name, url) + _names(publisher)
+    return PageMetadata(
+        titles=tuple(dict.fromkeys(titles)),
+        site_name=site_name,
+        authors=clean_authors(raw_authors, names),
+        published=tuple(published),
+        modified=tuple(modified),
+        language=language,
+        description=_text(description),
+        image=image,
+        tags=unique_tags,
+        accessible_for_free=_accessible_for_free(article) if article else None,
+        article_body=_text(article.get("articleBody")),
+        headings=headings,
+    )
+
+
+def _dates(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []

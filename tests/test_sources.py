@@ -1,0 +1,73 @@
+"""The sources registry: the shipped file, the format, and errors that name file, source and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aggregator.sources import RegistryError, load_registry, parse_registry
+
+
+def test_default_registry_ships_the_three_sources_at_their_real_urls() -> None:
+    registry = load_registry()
+    assert list(registry) == ["astanatimes", "commonspace", "timesca"]
+    assert registry["astanatimes"].feeds == ("https://astanatimes.com/feed/",)
+    assert registry["commonspace"].listings == ("https://www.commonspace.eu/news",)
+    assert registry["timesca"].feeds[0].startswith("https://timesca.com/")
+
+
+def test_feed_as_list_listing_and_selector() -> None:
+    registry = parse_registry(
+        """
+        [sources.one]
+        name = "One"
+        feed = ["https://one.example/rss", "https://one.example/atom"]
+        [sources.two]
+        name = "Two"
+        listing = ["https://two.example/news"]
+        article_links = "a.article-link"
+        max_pages = 3
+        """
+    )
+    assert registry["one"].feeds == ("https://one.example/rss", "https://one.example/atom")
+    assert registry["one"].kind == "feed"
+    assert registry["two"].article_links == "a.article-link"
+    assert registry["two"].max_pages == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "source", "field"),
+    [
+        ('[sources.x]\nfeed = "https://x.example/feed"', "x", "name"),
+        ('[sources.x]\nname = "X"', "x", "feed"),
+        ('[sources.x]\nname = "X"\nfeed = "ftp://x.example/feed"', "x", "feed"),
+        ('[sources.x]\nname = "X"\nlisting = []', "x", "listing"),
+        ('[sources.x]\nname = "X"\nfeed = "https://x.example/"\nmax_pages = 0', "x", "max_pages"),
+        ('[sources.x]\nname = "X"\nfeed = "https://x.example/"\ncolour = "red"', "x", "colour"),
+        ('[sources.x]\nname = "X"\nfeed = "https://x.example/"\narticle_links = ""', "x", "article_links"),
+    ],
+)
+def test_bad_entries_are_named(body: str, source: str, field: str) -> None:
+    with pytest.raises(RegistryError) as error:
+        parse_registry(body, "my.toml")
+    message = str(error.value)
+    assert message.startswith("my.toml: source %r, field %r" % (source, field)), message
+
+
+def test_bad_toml_and_empty_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[sources.x\nname = 1")
+    with pytest.raises(RegistryError, match="broken.toml: not valid TOML"):
+        load_registry(broken)
+    with pytest.raises(RegistryError, match="no \\[sources"):
+        parse_registry("", "empty.toml")
+    with pytest.raises(RegistryError, match="missing.toml: cannot read"):
+        load_registry(tmp_path / "missing.toml")
+
+
+def test_environment_variable_names_the_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text('[sources.mine]\nname = "Mine"\nfeed = "https://mine.example/feed"\n')
+    monkeypatch.setenv("AGGREGATOR_SOURCES", str(path))
+    assert list(load_registry()) == ["mine"]
