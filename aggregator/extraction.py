@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["Article", "extract_article"]
 
 WORD = re.compile(r"\w+")
+# Fewer words than this is a menu or a caption, not an article body.
+MIN_BODY_WORDS = 15
 # A body below this many words is a teaser (or a failed extraction), not an article.
 TEASER_WORDS = 120
 # Below this share of the JSON-LD articleBody or this multiple of the feed summary, precision mode
@@ -105,7 +107,7 @@ def extract_article(
     if not text:
         logger.debug("no article body in %s", url)
         return None
-    names = site_names_for(page.site_name, url)
+    names = [*site_names_for(page.site_name, url), *page.site_names]
     title = _choose_title(page, names, hints)
     dates = reconcile_dates(_date_candidates(tree, url, page, hints), now=now)
     return Article(
@@ -118,7 +120,7 @@ def extract_article(
         language=page.language or normalise_language(hints.get("language")),
         description=page.description or _plain(hints.get("summary")),
         image=page.image,
-        tags=page.tags,
+        tags=page.tags or tuple(hints.get("tags") or ()),
         paywalled=_paywalled(tree, page, text),
     )
 
@@ -142,7 +144,8 @@ def extract_body(tree: HtmlElement, url: str | None, page: PageMetadata, hints: 
     if not text:
         return None
     titles = [page_title for page_title in (*page.titles, hints.get("title")) if page_title]
-    return clean_body(text, titles) or None
+    text = clean_body(text, titles)
+    return text if _word_count(text) >= MIN_BODY_WORDS else None
 
 
 def _trafilatura(tree: HtmlElement, url: str | None, **options: bool) -> str | None:

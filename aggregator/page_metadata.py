@@ -31,7 +31,11 @@ BYLINE_PREFIX = re.compile(
     re.I,
 )
 AUTHOR_SPLIT = re.compile(r"\s*(?:;|\||,\s*and\s+|\s+and\s+|\s+&\s+|,(?=\s*[A-Z]\w+\s+[A-Z]))\s*")
-NOT_A_NAME = re.compile(r"https?://|www\.|@|\.(?:com|org|net)\b", re.I)
+NOT_A_NAME = re.compile(
+    r"https?://|www\.|@|\.(?:com|org|net)\b"
+    r"|\b(?:writer|editor|correspondent|reporter|contributor|columnist|staff|newsroom|desk)s?\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class PageMetadata:
 
     titles: tuple[str, ...] = ()
     site_name: str | None = None
+    site_names: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
     published: tuple[tuple[str, str], ...] = ()
     modified: tuple[tuple[str, str], ...] = ()
@@ -52,15 +57,22 @@ class PageMetadata:
     headings: tuple[str, ...] = field(default=())
 
 
-def _meta(tree: HtmlElement, *keys: str) -> list[str]:
-    """Contents of <meta property|name|itemprop=key>, in the order of `keys`."""
-    values = []
-    for key in keys:
+def _meta_index(tree: HtmlElement) -> dict[str, list[str]]:
+    """Contents of every <meta property|name|itemprop=key content=...>, by lower-cased key (one pass)."""
+    index: dict[str, list[str]] = {}
+    for element in tree.iter("meta"):
+        content = (element.get("content") or "").strip()
+        if not content:
+            continue
         for attribute in ("property", "name", "itemprop"):
-            for value in tree.xpath(f'//meta[@{attribute}="{key}"]/@content'):
-                if value and value.strip():
-                    values.append(value.strip())
-    return values
+            if key := element.get(attribute):
+                index.setdefault(key.strip().lower(), []).append(content)
+    return index
+
+
+def _meta(index: dict[str, list[str]], *keys: str) -> list[str]:
+    """Meta contents for `keys`, in the order of `keys`."""
+    return [value for key in keys for value in index.get(key.lower(), ())]
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
@@ -229,21 +241,22 @@ def site_names_for(site_name: str | None, url: str | None) -> list[str]:
 def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadata:
     """Collect the page's own metadata from an lxml tree (read-only)."""
     article = _jsonld_article(tree) or {}
+    meta = _meta_index(tree)
     publisher = article.get("publisher")
-    site_name = next(iter(_meta(tree, "og:site_name", "application-name")), None) or next(
+    site_name = next(iter(_meta(meta, "og:site_name", "application-name")), None) or next(
         iter(_names(publisher)), None
     )
     headings = tuple(
         " ".join(h.text_content().split()) for h in tree.xpath("//h1") if h.text_content().strip()
     )
-    titles = [*_meta(tree, "og:title", "twitter:title")]
+    titles = [*_meta(meta, "og:title", "twitter:title")]
     if headline := _text(article.get("headline") or article.get("name")):
         titles.append(headline)
     titles += headings
     titles += [" ".join(t.split()) for t in tree.xpath("//head/title/text()") if t.strip()]
 
     raw_authors = _names(article.get("author")) or [
-        value for value in _meta(tree, "author", "article:author", "sailthru.author", "parsely-author", "dc.creator")
+        value for value in _meta(meta, "author", "article:author", "sailthru.author", "parsely-author", "dc.creator")
         if not value.startswith("http")
     ]
     published = [("jsonld", v) for v in _dates(article.get("datePublished"))]
@@ -258,30 +271,31 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
     )]
 
     language = normalise_language(next(iter(tree.xpath("/html/@lang | /html/@xml:lang")), None))
-    language = language or normalise_language(next(iter(_meta(tree, "og:locale")), None))
+    language = language or normalise_language(next(iter(_meta(meta, "og:locale")), None))
     language = language or normalise_language(
         next(iter(tree.xpath('//meta[translate(@http-equiv, "CONTENT-LANGUAGE", "content-language")'
                              '="content-language"]/@content')), None)
     )
     language = language or normalise_language(_text(article.get("inLanguage")))
 
-    description = next(iter(_meta(tree, "og:description", "description", "twitter:description")), None)
-    image = next(iter(_meta(tree, "og:image", "og:image:url", "twitter:image", "twitter:image:src")), None)
+    description = next(iter(_meta(meta, "og:description", "description", "twitter:description")), None)
+    image = next(iter(_meta(meta, "og:image", "og:image:url", "twitter:image", "twitter:image:src")), None)
     image = image or _first_url(article.get("image"))
     if image and url:
         image = urljoin(url, image)
 
     keywords = article.get("keywords")
-    tags = _meta(tree, "article:tag")
+    tags = _meta(meta, "article:tag")
     tags += keywords if isinstance(keywords, list) else (keywords or "").split(",")
     if not tags:
-        tags += ",".join(_meta(tree, "keywords", "news_keywords")).split(",")
+        tags += ",".join(_meta(meta, "keywords", "news_keywords")).split(",")
     unique_tags = tuple(dict.fromkeys(t.strip() for t in tags if isinstance(t, str) and t.strip()))
 
-    names = site_names_for(site_name, url) + _names(publisher)
+    names = site_names_for(site_name, url) + _names(publisher) + _title_suffixes(titles, headings)
     return PageMetadata(
         titles=tuple(dict.fromkeys(titles)),
         site_name=site_name,
+        site_names=tuple(dict.fromkeys(name for name in names if name)),
         authors=clean_authors(raw_authors, names),
         published=tuple(published),
         modified=tuple(modified),
@@ -293,6 +307,16 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
         article_body=_text(article.get("articleBody")),
         headings=headings,
     )
+
+
+def _title_suffixes(titles: list[str], headings: tuple[str, ...]) -> list[str]:
+    """What a title adds to the page's <h1> after a separator ("Story - Blog name"): the site's name."""
+    suffixes = []
+    for title in titles:
+        head = clean_title(title, [], list(headings))
+        if head and head != title:
+            suffixes.append(TITLE_SEPARATORS.sub("", title.replace(head, "", 1), count=1).strip())
+    return suffixes
 
 
 def _dates(value: Any) -> list[str]:
