@@ -5,16 +5,19 @@ address (127.0.0.2, 127.0.0.3, ...), so that "same site" means "same host" exact
 Files are looked up by URL path (the query string is ignored, so `?utm_source=x` links resolve);
 a directory serves its `index.html`, and `/a/b` also finds `a/b.html`. In text files the marker
 `{{BASE}}` becomes the site's own base URL and `{{BASE:other}}` the base URL of site `other`.
+Responses carry `ETag` and `Last-Modified` and honour conditional GETs with `304`, as real sites do.
 This module owns no crawling logic and never touches the network beyond loopback.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import mimetypes
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -62,9 +65,19 @@ class _SiteHandler(BaseHTTPRequestHandler):
                 text = text.replace("{{BASE:%s}}" % name, base)
             body = text.replace("{{BASE}}", self.server.base_url).encode("utf-8")
         content_type = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
+        etag = '"%s"' % hashlib.blake2b(body, digest_size=8).hexdigest()
+        modified = formatdate(int(path.stat().st_mtime), usegmt=True)
+        if self.headers.get("If-None-Match") == etag or (
+                not self.headers.get("If-None-Match") and self.headers.get("If-Modified-Since") == modified):
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
         self.send_response(200)
         self.send_header("Content-Type", content_type or "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", modified)
         self.end_headers()
         self.wfile.write(body)
 
@@ -83,19 +96,32 @@ class _SiteServer(ThreadingHTTPServer):
         self.hits: list[str] = []
 
 
+class ServedSites(dict[str, str]):
+    """{site name: base URL} of running snapshot servers; `hits[site]` lists the paths requested."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hits: dict[str, list[str]] = {}
+
+    def reset_hits(self) -> None:
+        for paths in self.hits.values():
+            paths.clear()
+
+
 @contextmanager
-def serve_snapshot(root: Path, first_host: int = 2) -> Iterator[dict[str, str]]:
+def serve_snapshot(root: Path, first_host: int = 2) -> Iterator[ServedSites]:
     """Serve every site folder under `root`; yields {site name: base URL} while the servers run."""
     sites = sorted(p for p in Path(root).iterdir() if p.is_dir())
-    bases: dict[str, str] = {}
+    bases = ServedSites()
     servers: list[_SiteServer] = []
     try:
         for offset, site_dir in enumerate(sites):
             server = _SiteServer(site_dir, "127.0.0.%d" % (first_host + offset), bases)
             bases[site_dir.name] = server.base_url
+            bases.hits[site_dir.name] = server.hits
             servers.append(server)
             threading.Thread(target=server.serve_forever, daemon=True).start()
-        yield dict(bases)
+        yield bases
     finally:
         for server in servers:
             server.shutdown()
