@@ -65,10 +65,11 @@ def main() -> None:
 @click.option("--all", "crawl_all", is_flag=True, help="Crawl every source in the registry.")
 @sources_option
 @db_option
+@click.option("--refresh", is_flag=True, help="Re-fetch stored articles and feeds even if unchanged.")
 @click.option("--set", "set_pairs", multiple=True, metavar="NAME=VALUE", help="Override a Scrapy setting.")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
-def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None, db: str,
+def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None, db: str, refresh: bool,
           set_pairs: tuple[str, ...], log_level: str) -> None:
     """Crawl SOURCE_IDS (or --all) into the database and print a summary."""
     registry = _registry(sources_file)
@@ -78,7 +79,7 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
     if unknown:
         raise ConfigError("unknown source(s): %s; known sources: %s" % (", ".join(unknown), ", ".join(registry)))
     overrides: dict[str, Any] = {"AGGREGATOR_DB": db, "AGGREGATOR_SOURCES": sources_file or "",
-                                 "LOG_LEVEL": log_level.upper()}
+                                 "LOG_LEVEL": log_level.upper(), "AGGREGATOR_REFRESH": refresh}
     overrides.update(_settings_overrides(set_pairs))
     summary = run_crawl([] if crawl_all else list(source_ids), crawl_settings(overrides))
     click.echo("Crawl finished (%s) into %s" % (", ".join(source_ids) or "all sources", db))

@@ -47,6 +47,9 @@ class CrawlSummary:
     duplicates_collapsed: int
     already_stored: int
     no_article: int
+    updated: int
+    skipped_known: int
+    not_modified: int
     errors: int
     stats: dict[str, Any]
 
@@ -59,6 +62,9 @@ class CrawlSummary:
             duplicates_collapsed=stats.get("aggregator/stored/sighting", 0),
             already_stored=stats.get("aggregator/stored/seen", 0),
             no_article=stats.get("aggregator/no_article", 0),
+            updated=stats.get("aggregator/stored/updated", 0),
+            skipped_known=stats.get("aggregator/articles/skipped_known", 0),
+            not_modified=stats.get("aggregator/index/not_modified", 0),
             errors=errors + stats.get("spider_exceptions/count", 0),
             stats=stats,
         )
@@ -72,7 +78,10 @@ class CrawlSummary:
             "pages fetched:         %d" % self.pages_fetched,
             "articles stored:       %d" % self.articles_stored,
             "duplicates collapsed:  %d" % self.duplicates_collapsed,
-            "already stored:        %d" % self.already_stored,
+            "stories updated:       %d" % self.updated,
+            "already stored:        %d (fetched again, unchanged)" % self.already_stored,
+            "skipped as stored:     %d (not fetched)" % self.skipped_known,
+            "feeds/lists unchanged: %d (304)" % self.not_modified,
             "pages without article: %d" % self.no_article,
             "errors:                %d" % self.errors,
         ]
@@ -87,6 +96,6 @@ def run_crawl(sources: list[str], settings: Settings) -> CrawlSummary:
 
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(NewsSpider)
-    process.crawl(crawler, sources=",".join(sources), registry=settings.get("AGGREGATOR_SOURCES") or None)
+    process.crawl(crawler, sources=",".join(sources))
     process.start()
     return CrawlSummary.from_stats(crawler.stats.get_stats() if crawler.stats else {})

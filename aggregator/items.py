@@ -10,7 +10,8 @@ from typing import Any
 class ArticleItem:
     """A fetched article page; each pipeline fills in its own fields.
 
-    spider:       url, source, html, hints (what the feed said), found_on (feed or listing URL)
+    spider:       url, source, html, hints (what the feed said), found_on (feed or listing URL),
+                  source_updated
     extract:      article (an `aggregator.extraction.Article`); html is released afterwards
     canonicalize: canonical_url
     dedup:        story_id, is_new_story, similarity, rule, fingerprint
@@ -21,6 +22,7 @@ class ArticleItem:
     html: str = ""
     hints: dict[str, Any] = field(default_factory=dict)
     found_on: str | None = None
+    source_updated: str | None = None  # the feed/sitemap's last-change date for this URL, when it gave one
     declared_canonical: str | None = None
     article: Any = None
     canonical_url: str | None = None

@@ -20,7 +20,10 @@ logger = logging.getLogger(__name__)
 
 SOURCES_ENV = "AGGREGATOR_SOURCES"
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_FIELDS = {"name", "feed", "listing", "article_links", "homepage", "language", "max_pages"}
+_FIELDS = {"name", "feed", "listing", "sitemap", "homepage", "article_links", "pagination", "language",
+           "max_pages", "max_age", "allow", "deny", "download_delay", "every"}
+_AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 class RegistryError(ValueError):
@@ -35,19 +38,40 @@ class Source:
     name: str
     feeds: tuple[str, ...] = ()
     listings: tuple[str, ...] = ()
+    sitemaps: tuple[str, ...] = ()  # sitemap or sitemap-index URLs; a robots.txt URL means its Sitemap: lines
+    homepage: str | None = None  # alone, it is where feeds are autodiscovered
     article_links: str | None = None
-    homepage: str | None = None
+    pagination: str | None = None  # listing page URL template with {page}, e.g. https://x/news?page={page}
     language: str | None = None
     max_pages: int = 1
+    max_age: float | None = None  # seconds: older feed/sitemap entries are not fetched
+    allow: tuple[str, ...] = ()  # regexes: when given, only article URLs matching one are fetched
+    deny: tuple[str, ...] = ()  # regexes: article URLs matching one are never fetched
+    download_delay: float | None = None  # seconds between requests to this source's hosts
+    every: str | None = None  # crawl interval for the scheduler: "30m" or a cron expression
 
     @property
     def start_urls(self) -> tuple[str, ...]:
-        return self.feeds + self.listings
+        if self.feeds or self.listings or self.sitemaps:
+            return self.feeds + self.listings + self.sitemaps
+        return (self.homepage,) if self.homepage else ()
+
+    @property
+    def discovers_feeds(self) -> bool:
+        """A source given only a homepage: its feeds are found from <link rel="alternate">."""
+        return not (self.feeds or self.listings or self.sitemaps) and self.homepage is not None
 
     @property
     def kind(self) -> str:
-        kinds = [name for name, urls in (("feed", self.feeds), ("listing", self.listings)) if urls]
-        return "+".join(kinds)
+        kinds = [name for name, urls in (("feed", self.feeds), ("listing", self.listings),
+                                         ("sitemap", self.sitemaps)) if urls]
+        return "+".join(kinds) or "homepage"
+
+    def wants(self, url: str) -> bool:
+        """Whether an article URL passes the source's allow/deny patterns."""
+        if any(re.search(pattern, url) for pattern in self.deny):
+            return False
+        return not self.allow or any(re.search(pattern, url) for pattern in self.allow)
 
 
 def _fail(path: str, key: str | None, field: str | None, why: str) -> RegistryError:
@@ -89,24 +113,66 @@ def _source(path: str, key: str, table: Any) -> Source:
         raise _fail(path, key, "name", "required: a non-empty string")
     feeds = _urls(path, key, "feed", table["feed"]) if "feed" in table else ()
     listings = _urls(path, key, "listing", table["listing"]) if "listing" in table else ()
-    if not feeds and not listings:
-        raise _fail(path, key, "feed", "a source needs 'feed' or 'listing' URLs")
+    sitemaps = _urls(path, key, "sitemap", table["sitemap"]) if "sitemap" in table else ()
+    if not feeds and not listings and not sitemaps and "homepage" not in table:
+        raise _fail(path, key, "feed", "a source needs 'feed', 'listing', 'sitemap' or 'homepage' URLs")
     max_pages = table.get("max_pages", 1)
     if not isinstance(max_pages, int) or isinstance(max_pages, bool) or max_pages < 1:
         raise _fail(path, key, "max_pages", "expected a positive integer, got %r" % (max_pages,))
     homepage = table.get("homepage")
     if homepage is not None:
         homepage = _urls(path, key, "homepage", homepage)[0]
+    pagination = _optional_str(path, key, "pagination", table.get("pagination"))
+    if pagination is not None:
+        if "{page}" not in pagination:
+            raise _fail(path, key, "pagination", "a URL template needs {page}, got %r" % pagination)
+        _urls(path, key, "pagination", pagination.replace("{page}", "2"))
+    delay = table.get("download_delay")
+    if delay is not None and (isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0):
+        raise _fail(path, key, "download_delay", "expected seconds >= 0, got %r" % (delay,))
     return Source(
         key=key,
         name=name.strip(),
         feeds=feeds,
         listings=listings,
-        article_links=_optional_str(path, key, "article_links", table.get("article_links")),
+        sitemaps=sitemaps,
         homepage=homepage,
+        article_links=_optional_str(path, key, "article_links", table.get("article_links")),
+        pagination=pagination,
         language=_optional_str(path, key, "language", table.get("language")),
         max_pages=max_pages,
+        max_age=_age(path, key, table.get("max_age")),
+        allow=_patterns(path, key, "allow", table.get("allow")),
+        deny=_patterns(path, key, "deny", table.get("deny")),
+        download_delay=float(delay) if delay is not None else None,
+        every=_optional_str(path, key, "every", table.get("every")),
     )
+
+
+def _age(path: str, key: str, value: Any) -> float | None:
+    """`max_age` as seconds: a number of days, or "36h", "7d", "2w"."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value) * 86400
+    match = _AGE_RE.match(value) if isinstance(value, str) else None
+    if not match or float(match.group(1)) <= 0:
+        raise _fail(path, key, "max_age", "expected days or a duration like '36h', '7d', got %r" % (value,))
+    return float(match.group(1)) * _AGE_UNITS[match.group(2)]
+
+
+def _patterns(path: str, key: str, field: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        raise _fail(path, key, field, "expected a regex or a list of regexes, got %r" % (value,))
+    for pattern in values:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise _fail(path, key, field, "bad regex %r: %s" % (pattern, exc)) from None
+    return tuple(values)
 
 
 def parse_registry(text: str, path: str = "<sources>") -> dict[str, Source]:

@@ -50,9 +50,28 @@ CREATE TABLE IF NOT EXISTS sightings (
     last_seen TEXT NOT NULL,
     similarity REAL,
     rule TEXT,
+    text_hash TEXT,
+    source_updated TEXT,
     fingerprint BLOB
 );
 CREATE INDEX IF NOT EXISTS sightings_story ON sightings (story_id);
+CREATE TABLE IF NOT EXISTS story_versions (
+    id INTEGER PRIMARY KEY,
+    story_id TEXT NOT NULL REFERENCES stories (id),
+    url TEXT NOT NULL,
+    title TEXT,
+    text TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    date_modified TEXT,
+    recorded_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS story_versions_story ON story_versions (story_id);
+CREATE TABLE IF NOT EXISTS http_validators (
+    url TEXT PRIMARY KEY,
+    etag TEXT,
+    last_modified TEXT,
+    updated_at TEXT NOT NULL
+);
 """
 
 
@@ -93,9 +112,14 @@ class StoryStorage(Protocol):
     """What the pipelines and exporters need from a storage backend."""
 
     def story_for_url(self, url: str) -> str | None: ...
+    def source_updated(self, url: str) -> tuple[str, str | None] | None: ...
     def fingerprints(self) -> Iterator[tuple[str, bytes]]: ...
     def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
-             similarity: float | None, rule: str | None, fingerprint: bytes | None) -> str: ...
+             similarity: float | None, rule: str | None, fingerprint: bytes | None,
+             source_updated: str | None = None) -> str: ...
+    def versions(self, story_id: str) -> list[dict[str, Any]]: ...
+    def validators(self, url: str) -> tuple[str | None, str | None] | None: ...
+    def save_validators(self, validators: dict[str, tuple[str | None, str | None]]) -> None: ...
     def stories(self, limit: int | None = None, since: str | None = None,
                 source: str | None = None) -> list[Story]: ...
     def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]: ...
@@ -129,6 +153,26 @@ class SQLiteStorage:
         row = self.db.execute("SELECT story_id FROM sightings WHERE url = ?", (url,)).fetchone()
         return row[0] if row else None
 
+    def source_updated(self, url: str) -> tuple[str, str | None] | None:
+        """(story id, the feed/sitemap date it had when stored) for a stored URL, else None."""
+        row = self.db.execute("SELECT story_id, source_updated FROM sightings WHERE url = ?", (url,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def validators(self, url: str) -> tuple[str | None, str | None] | None:
+        """The (ETag, Last-Modified) stored for a feed, sitemap or listing URL."""
+        row = self.db.execute("SELECT etag, last_modified FROM http_validators WHERE url = ?", (url,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def save_validators(self, validators: dict[str, tuple[str | None, str | None]]) -> None:
+        now = utc_now()
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                "INSERT INTO http_validators (url, etag, last_modified, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,"
+                " updated_at = excluded.updated_at",
+                [(url, etag, modified, now) for url, (etag, modified) in validators.items()])
+
     def fingerprints(self) -> Iterator[tuple[str, bytes]]:
         rows = self.db.execute("SELECT story_id, fingerprint FROM sightings WHERE fingerprint IS NOT NULL "
                                "ORDER BY id")
@@ -136,15 +180,22 @@ class SQLiteStorage:
             yield story_id, bytes(fingerprint)
 
     def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
-             similarity: float | None, rule: str | None, fingerprint: bytes | None) -> str:
+             similarity: float | None, rule: str | None, fingerprint: bytes | None,
+             source_updated: str | None = None) -> str:
         """Store one sighting of `story_id`, creating the story if it is new. Returns "new" (a new story),
-        "sighting" (a new place for a stored story) or "seen" (this URL was already stored)."""
+        "sighting" (a new place for a stored story), "updated" (a stored URL with a new text: a new
+        version) or "seen" (a stored URL, text unchanged)."""
         now = utc_now()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            if self.db.execute("SELECT 1 FROM sightings WHERE url = ?", (url,)).fetchone():
-                self.db.execute("UPDATE sightings SET last_seen = ? WHERE url = ?", (now, url))
-                return "seen"
+            known = self.db.execute("SELECT story_id, text_hash FROM sightings WHERE url = ?", (url,)).fetchone()
+            if known is not None:
+                if not text_hash or known["text_hash"] == text_hash:
+                    self.db.execute("UPDATE sightings SET last_seen = ?, source_updated ="
+                                    " coalesce(?, source_updated) WHERE url = ?", (now, source_updated, url))
+                    return "seen"
+                self._new_version(known["story_id"], url, article, text_hash, fingerprint, source_updated, now)
+                return "updated"
             created = self.db.execute(
                 "INSERT OR IGNORE INTO stories (id, url, source, title, text, summary, authors, tags,"
                 " language, image, date_published, date_modified, date_source, text_hash, first_seen,"
@@ -156,11 +207,38 @@ class SQLiteStorage:
             ).rowcount
             self.db.execute(
                 "INSERT INTO sightings (story_id, url, source, title, date_published, first_seen,"
-                " last_seen, similarity, rule, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " last_seen, similarity, rule, text_hash, source_updated, fingerprint)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (story_id, url, source, article.title, article.date_published, now, now,
-                 similarity, rule if not created else "first", fingerprint),
+                 similarity, rule if not created else "first", text_hash, source_updated, fingerprint),
             )
         return "new" if created else "sighting"
+
+    def _new_version(self, story_id: str, url: str, article: Any, text_hash: str, fingerprint: bytes | None,
+                     source_updated: str | None, now: str) -> None:
+        """A stored URL came back with another text: keep the old text as a version, take the new one."""
+        story = self.db.execute("SELECT url, title, text, text_hash, date_modified FROM stories WHERE id = ?",
+                                (story_id,)).fetchone()
+        if story["url"] == url:  # the story's own item changed: the story takes the new text
+            self.db.execute(
+                "INSERT INTO story_versions (story_id, url, title, text, text_hash, date_modified, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (story_id, url, story["title"], story["text"], story["text_hash"], story["date_modified"], now))
+            self.db.execute(
+                "UPDATE stories SET title = ?, text = ?, summary = coalesce(?, summary), text_hash = ?,"
+                " date_modified = coalesce(?, date_modified), updated = ? WHERE id = ?",
+                (article.title, article.text, article.description, text_hash,
+                 article.date_modified or source_updated, now, story_id))
+        self.db.execute(
+            "UPDATE sightings SET title = ?, text_hash = ?, fingerprint = coalesce(?, fingerprint), last_seen = ?,"
+            " source_updated = coalesce(?, source_updated) WHERE url = ?",
+            (article.title, text_hash, fingerprint, now, source_updated, url))
+
+    def versions(self, story_id: str) -> list[dict[str, Any]]:
+        """Earlier texts of a story, oldest first."""
+        rows = self.db.execute("SELECT url, title, text, text_hash, date_modified, recorded_at FROM story_versions"
+                               " WHERE story_id = ? ORDER BY id", (story_id,))
+        return [dict(row) for row in rows]
 
     def stories(self, limit: int | None = None, since: str | None = None,
                 source: str | None = None) -> list[Story]:

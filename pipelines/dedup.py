@@ -58,12 +58,15 @@ class DedupPipeline:
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         assert self.storage is not None and self.index is not None, "open_spider() not called"
+        fingerprint = self.index.fingerprint(item.article.text)
+        item.fingerprint = fingerprint
         known = self.storage.story_for_url(item.canonical_url)
         if known is not None:
+            # The same page again: storage keeps it as is, or as a new version when its text changed.
             item.story_id, item.similarity, item.rule = known, 1.0, "canonical_url"
             self.stats.inc_value("aggregator/dedup/same_url")
+            self.index.insert(known, fingerprint)  # a no-op unless the text changed
             return item
-        fingerprint = self.index.fingerprint(item.article.text)
         match = self.index.match(fingerprint)
         if match is None:
             item.story_id, item.is_new_story = new_story_id(item.canonical_url), True
@@ -72,6 +75,5 @@ class DedupPipeline:
             self.stats.inc_value("aggregator/dedup/%s" % match.rule)
             logger.info("%s is a copy of story %s (%s, similarity %.2f)",
                         item.canonical_url, match.story_id, match.rule, match.similarity)
-        item.fingerprint = fingerprint
         self.index.insert(item.story_id, fingerprint)
         return item

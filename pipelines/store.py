@@ -40,7 +40,9 @@ class StorePipeline:
             similarity=item.similarity,
             rule=item.rule,
             fingerprint=fingerprint.to_bytes() if fingerprint is not None else None,
+            source_updated=item.source_updated,
         )
-        # new: a new story; sighting: a duplicate collapsed into a stored story; seen: already stored.
+        # new: a new story; sighting: a duplicate collapsed into a stored story; updated: a new version
+        # of a stored page; seen: already stored, unchanged.
         self.stats.inc_value("aggregator/stored/%s" % outcome)
         return item

@@ -1,54 +1,39 @@
-"""NewsSpider: one generic spider driven by the sources registry (feeds and listing pages).
+"""NewsSpider: one generic spider driven by the sources registry (feeds, sitemaps, listing pages, homepages).
 
-Owns discovery and fetching: feeds are parsed with feedparser and each entry's page is fetched with the
-entry's metadata as hints; listing pages yield their article links (and follow rel=next up to
-`max_pages`). It never extracts, deduplicates or stores: that is the pipelines' work.
+Owns discovery and fetching, incrementally: feeds, sitemaps and listings are fetched with conditional GET
+(their ETag/Last-Modified are saved only when a crawl finishes, so an interrupted crawl re-reads them),
+and an article whose canonical URL is stored is not fetched again unless its feed or sitemap says it
+changed since. It never extracts, deduplicates or stores: that is the pipelines' work.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
+from scrapy import signals
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
-from aggregator.canonical import canonical_url, same_site
+from aggregator.canonical import canonical_url
+from aggregator.dates import parse_date
+from aggregator.discovery import article_links, discover_feeds, next_page
 from aggregator.feeds import FeedError, parse_feed
 from aggregator.items import ArticleItem
+from aggregator.sitemaps import SitemapError, parse_sitemap, sitemaps_from_robots
 from aggregator.sources import Source, load_registry
+from aggregator.storage import StoryStorage, open_storage
 
 logger = logging.getLogger(__name__)
 
-_NOT_ARTICLE_SEGMENTS = frozenset(
-    {
-        "tag", "tags", "category", "categories", "author", "authors", "page", "about", "contact",
-        "search", "login", "register", "subscribe", "feed", "rss", "privacy", "terms", "cookies",
-        "advertise", "newsletter", "topics", "section", "sections", "wp-admin", "wp-login.php",
-    }
-)
-_NOT_ARTICLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg", ".pdf", ".zip", ".mp3",
-                         ".mp4", ".css", ".js", ".xml", ".rss", ".json", ".ico")
-_SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+){2,}", re.IGNORECASE)
 
-
-def is_article_like(url: str, listing_url: str) -> bool:
-    """A same-site link whose path looks like an article (a slug of three or more words, or a
-    numeric id), not a section, tag, author or static file."""
-    if not same_site(url, listing_url):
-        return False
-    path = urlsplit(url).path.lower()
-    if path.endswith(_NOT_ARTICLE_SUFFIXES):
-        return False
-    segments = [s for s in path.split("/") if s]
-    if not segments or any(s in _NOT_ARTICLE_SEGMENTS for s in segments):
-        return False
-    last = segments[-1].removesuffix(".html").removesuffix(".htm")
-    return bool(_SLUG_RE.fullmatch(last)) or (last.isdigit() and len(segments) >= 2)
+def _when(value: str | None) -> datetime | None:
+    parsed = parse_date(value) if value else None
+    return parsed[0] if parsed else None
 
 
 class NewsSpider(scrapy.Spider):
@@ -56,17 +41,40 @@ class NewsSpider(scrapy.Spider):
 
     name = "news"
 
-    def __init__(self, sources: str = "", registry: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, sources: str = "", registry: str | None = None, refresh: bool | str = False,
+                 storage: StoryStorage | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.registry_path = registry
         self.source_keys = [s.strip() for s in sources.split(",") if s.strip() and s.strip() != "all"]
+        self.refresh = refresh in (True, "1", "true", "True", "yes")
+        self.storage = storage
+        self.pending_validators: dict[str, tuple[str | None, str | None]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> NewsSpider:
         settings = crawler.settings
         kwargs.setdefault("registry", settings.get("AGGREGATOR_SOURCES") or None)
         kwargs.setdefault("sources", settings.get("AGGREGATOR_CRAWL_SOURCES", ""))
-        return super().from_crawler(crawler, *args, **kwargs)
+        kwargs.setdefault("refresh", settings.getbool("AGGREGATOR_REFRESH"))
+        kwargs.setdefault("storage", open_storage(settings.get("AGGREGATOR_DB")))
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
+        return spider
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        """Per-source `download_delay` becomes a download slot per host of that source."""
+        super().update_settings(settings)
+        try:
+            registry = load_registry(settings.get("AGGREGATOR_SOURCES") or None)
+        except ValueError:
+            return  # reported with the file's name when the crawl starts
+        slots = dict(settings.getdict("DOWNLOAD_SLOTS"))
+        for source in registry.values():
+            if source.download_delay is not None:
+                for url in source.start_urls:
+                    slots.setdefault(urlsplit(url).hostname or "", {"delay": source.download_delay})
+        settings.set("DOWNLOAD_SLOTS", slots, priority="spider")
 
     def chosen_sources(self) -> list[Source]:
         registry = load_registry(self.registry_path)
@@ -77,26 +85,100 @@ class NewsSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         for source in self.chosen_sources():
+            if source.discovers_feeds:
+                yield self.index_request(source.homepage or "", self.parse_homepage, source)
             for url in source.feeds:
-                yield scrapy.Request(url, callback=self.parse_feed, errback=self.on_error,
-                                     cb_kwargs={"source": source}, priority=10)
+                yield self.index_request(url, self.parse_feed, source)
             for url in source.listings:
-                yield scrapy.Request(url, callback=self.parse_listing, errback=self.on_error,
-                                     cb_kwargs={"source": source, "page": 1}, priority=10)
+                yield self.index_request(url, self.parse_listing, source, page=1)
+            if source.pagination:
+                for page in range(2, source.max_pages + 1):
+                    yield self.index_request(source.pagination.format(page=page), self.parse_listing, source,
+                                             page=source.max_pages)
+            for url in source.sitemaps:
+                if urlsplit(url).path.endswith("/robots.txt"):
+                    yield scrapy.Request(url, callback=self.parse_robots, errback=self.on_error,
+                                         cb_kwargs={"source": source}, priority=20)
+                else:
+                    yield self.index_request(url, self.parse_sitemap, source)
 
+    # --- requests ---------------------------------------------------------------------------------
     def _count(self, key: str) -> None:
         self.crawler.stats.inc_value("aggregator/%s" % key)
 
-    def article_request(self, url: str, source: Source, found_on: str,
-                        hints: dict[str, Any] | None = None) -> scrapy.Request:
+    def index_request(self, url: str, callback: Any, source: Source, **cb_kwargs: Any) -> scrapy.Request:
+        """A request for a feed, sitemap or listing: conditional on what the last finished crawl saw."""
+        headers = {}
+        validators = None if self.refresh or self.storage is None else self.storage.validators(url)
+        if validators:
+            etag, modified = validators
+            if etag:
+                headers["If-None-Match"] = etag
+            if modified:
+                headers["If-Modified-Since"] = modified
+        return scrapy.Request(url, callback=callback, errback=self.on_error, headers=headers, priority=10,
+                              meta={"handle_httpstatus_list": [304]},
+                              cb_kwargs={"source": source, **cb_kwargs})
+
+    def _unchanged(self, response: Response) -> bool:
+        """True for a 304; otherwise remembers the response's validators for when the crawl finishes."""
+        if response.status == 304:
+            self._count("index/not_modified")
+            return True
+        etag = response.headers.get("ETag")
+        modified = response.headers.get("Last-Modified")
+        if etag or modified:
+            self.pending_validators[response.request.url if response.request else response.url] = (
+                etag.decode("latin-1") if etag else None, modified.decode("latin-1") if modified else None)
+        return False
+
+    def article_request(self, url: str, source: Source, found_on: str, hints: dict[str, Any] | None = None,
+                        last_change: str | None = None, published: str | None = None) -> scrapy.Request | None:
+        """The request for one article, or None when it is filtered out or already stored unchanged."""
+        url = canonical_url(url)  # so a tracking-parameter variant is filtered as a duplicate request
+        if urlsplit(url).scheme not in ("http", "https"):
+            return None
+        if not source.wants(url):
+            self._count("articles/filtered")
+            return None
+        when = _when(published or last_change)
+        if source.max_age is not None and when is not None:
+            if (datetime.now(UTC) - when).total_seconds() > source.max_age:
+                self._count("articles/too_old")
+                return None
+        changed = _when(last_change)
+        if not self.refresh and self.storage is not None:
+            stored = self.storage.source_updated(url)
+            if stored is not None:
+                before = _when(stored[1])
+                if changed is None or before is None or changed <= before:
+                    self._count("articles/skipped_known")
+                    return None
+                self._count("articles/changed")
         hints = dict(hints or {})
         if source.language:
             hints.setdefault("language", source.language)
-        # Canonicalise before requesting, so a tracking-parameter variant is filtered as a duplicate request.
-        return scrapy.Request(canonical_url(url), callback=self.parse_article, errback=self.on_error,
-                              cb_kwargs={"source": source, "hints": hints, "found_on": found_on})
+        return scrapy.Request(url, callback=self.parse_article, errback=self.on_error,
+                              cb_kwargs={"source": source, "hints": hints, "found_on": found_on,
+                                         "source_updated": changed.isoformat() if changed else None})
+
+    # --- callbacks --------------------------------------------------------------------------------
+    def parse_homepage(self, response: Response, source: Source) -> Iterator[scrapy.Request]:
+        if self._unchanged(response) or not isinstance(response, TextResponse):
+            return
+        feeds = discover_feeds(response.selector, response.url)
+        if not feeds:
+            logger.warning("No feed announced on %s (source %s): reading it as a listing page",
+                           response.url, source.key)
+            yield from self.parse_listing(response, source, page=source.max_pages)
+            return
+        self._count("feeds/discovered")
+        for url in feeds:
+            yield self.index_request(url, self.parse_feed, source)
 
     def parse_feed(self, response: Response, source: Source) -> Iterator[scrapy.Request]:
+        if self._unchanged(response):
+            return
         try:
             content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
             feed = parse_feed(response.body, response.url, content_type)
@@ -110,40 +192,64 @@ class NewsSpider(scrapy.Spider):
             self._count("feeds/malformed_used")
         self._count("feeds/parsed")
         for entry in feed.entries:
-            link = response.urljoin(entry.link)
-            if urlsplit(link).scheme not in ("http", "https"):
-                continue
-            self._count("links/from_feeds")
-            yield self.article_request(link, source, response.url, entry.hints())
+            request = self.article_request(response.urljoin(entry.link), source, response.url, entry.hints(),
+                                           last_change=entry.updated or entry.published,
+                                           published=entry.published)
+            if request is not None:
+                yield request
 
     def parse_listing(self, response: Response, source: Source, page: int) -> Iterator[scrapy.Request]:
+        if self._unchanged(response):
+            return
         if not isinstance(response, TextResponse):
             logger.error("Listing %s of source %s is not HTML", response.url, source.key)
             self._count("errors/listing_not_html")
             return
         self._count("listings/parsed")
-        if source.article_links:
-            hrefs = response.css(source.article_links).css("::attr(href)").getall()
-            hrefs += response.css(source.article_links).xpath("self::a/@href").getall()
-            links = [response.urljoin(h) for h in hrefs]
-        else:
-            links = [response.urljoin(h) for h in response.css("a::attr(href)").getall()]
-            links = [link for link in links if is_article_like(link, response.url)]
-        seen: set[str] = set()
-        for link in links:
-            key = canonical_url(link)
-            if key in seen or urlsplit(key).scheme not in ("http", "https"):
-                continue
-            seen.add(key)
-            self._count("links/from_listings")
-            yield self.article_request(link, source, response.url)
-        next_href = response.css("link[rel=next]::attr(href), a[rel~=next]::attr(href)").get()
-        if next_href and page < source.max_pages:
-            yield scrapy.Request(response.urljoin(next_href), callback=self.parse_listing,
-                                 errback=self.on_error, cb_kwargs={"source": source, "page": page + 1})
+        for link in article_links(response.selector, response.url, source.article_links):
+            request = self.article_request(link, source, response.url)
+            if request is not None:
+                yield request
+        following = next_page(response.selector, response.url)
+        if following and page < source.max_pages:
+            yield self.index_request(following, self.parse_listing, source, page=page + 1)
 
-    def parse_article(self, response: Response, source: Source, hints: dict[str, Any],
-                      found_on: str) -> Iterator[ArticleItem]:
+    def parse_robots(self, response: Response, source: Source) -> Iterator[scrapy.Request]:
+        text = response.text if isinstance(response, TextResponse) else response.body.decode("utf-8", "replace")
+        urls = sitemaps_from_robots(text)
+        if not urls:
+            logger.error("robots.txt %s of source %s names no sitemap", response.url, source.key)
+            self._count("errors/robots_no_sitemap")
+        for url in urls:
+            yield self.index_request(response.urljoin(url), self.parse_sitemap, source)
+
+    def parse_sitemap(self, response: Response, source: Source) -> Iterator[scrapy.Request]:
+        if self._unchanged(response):
+            return
+        try:
+            sitemap = parse_sitemap(response.body)
+        except SitemapError as exc:
+            logger.error("Sitemap %s of source %s unusable: %s", response.url, source.key, exc)
+            self._count("errors/sitemap_unusable")
+            return
+        self._count("sitemaps/parsed")
+        for entry in sitemap.entries:
+            url = response.urljoin(entry.loc)
+            if sitemap.kind == "sitemapindex":
+                when = _when(entry.lastmod)
+                if source.max_age is not None and when is not None and \
+                        (datetime.now(UTC) - when).total_seconds() > source.max_age:
+                    continue  # a child sitemap unchanged for longer than max_age holds only older entries
+                yield self.index_request(url, self.parse_sitemap, source)
+                continue
+            request = self.article_request(url, source, response.url, entry.hints(),
+                                           last_change=entry.lastmod or entry.news_published,
+                                           published=entry.news_published or entry.lastmod)
+            if request is not None:
+                yield request
+
+    def parse_article(self, response: Response, source: Source, hints: dict[str, Any], found_on: str,
+                      source_updated: str | None) -> Iterator[ArticleItem]:
         if not isinstance(response, TextResponse):
             logger.error("Article %s of source %s is not a text page (%s)", response.url, source.key,
                          response.headers.get("Content-Type", b"").decode("latin-1"))
@@ -156,6 +262,7 @@ class NewsSpider(scrapy.Spider):
             html=response.text,
             hints=hints,
             found_on=found_on,
+            source_updated=source_updated,
             declared_canonical=response.css("link[rel=canonical]::attr(href)").get(),
         )
 
@@ -166,3 +273,12 @@ class NewsSpider(scrapy.Spider):
         kind = "http_%d" % status if status else reason
         logger.error("Fetching %s failed: %s", request.url, failure.getErrorMessage() or kind)
         self._count("errors/%s" % kind)
+
+    def on_closed(self, spider: scrapy.Spider, reason: str) -> None:
+        if self.storage is None:
+            return
+        if reason == "finished" and self.pending_validators:
+            self.storage.save_validators(self.pending_validators)
+        elif self.pending_validators:
+            logger.info("Crawl ended (%s): feed validators not saved, the next crawl re-reads them", reason)
+        self.storage.close()

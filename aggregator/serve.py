@@ -1,0 +1,270 @@
+"""The HTTP side: a small WSGI app serving the feeds, the reader page and a health check, run by waitress.
+
+Routes: `/` (reader page), `/feed.json` (JSON Feed 1.1), `/feed.atom` (Atom 1.0), `/healthz`. The feeds
+and the page take `?source=`, `?limit=`, `?since=` and answer conditional requests (ETag, Last-Modified,
+304). Storage is opened through the factory it is given, once per worker thread (a SQLite connection
+must stay on its thread); it is only ever read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qs
+from wsgiref.util import application_uri, request_uri
+
+import waitress
+from waitress.server import BaseWSGIServer, MultiSocketServer
+
+from aggregator.atom import build_atom, feed_updated
+from aggregator.jsonfeed import build_feed, dumps, rfc3339
+from aggregator.reader import CONTENT_SECURITY_POLICY, render_page
+from aggregator.storage import StoryStorage
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FeedApp", "make_server"]
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
+ATOM_TYPE = "application/atom+xml; charset=utf-8"
+HTML_TYPE = "text/html; charset=utf-8"
+TEXT_TYPE = "text/plain; charset=utf-8"
+JSON_TYPE = "application/json; charset=utf-8"
+SOURCE_KEY = re.compile(r"^[\w.-]{1,100}$")
+STATUS = {200: "200 OK", 304: "304 Not Modified", 400: "400 Bad Request", 404: "404 Not Found",
+          405: "405 Method Not Allowed", 503: "503 Service Unavailable"}
+# Headers a 304 repeats from the 200 it stands for (RFC 9110 §15.4.5).
+KEPT_ON_304 = {"etag", "last-modified", "cache-control", "vary", "content-location"}
+# What the storage layer raises when the database is missing, locked for too long or not a database.
+STORAGE_ERRORS = (sqlite3.Error, OSError)
+
+
+class BadRequest(ValueError):
+    """A query value we cannot use; its message is shown to the client."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """The filters of one request."""
+
+    limit: int
+    since: str | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A JSON Feed document and when what it shows last changed (None: nothing to show)."""
+
+    document: dict[str, Any]
+    last_modified: datetime | None
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]]
+
+
+def parse_query(query_string: str, default_limit: int, max_limit: int) -> Query:
+    """The filters in a query string; BadRequest with a short message for any value we cannot use."""
+    try:
+        values = parse_qs(query_string, keep_blank_values=True, max_num_fields=50)
+    except ValueError:
+        raise BadRequest("too many query parameters") from None
+    for name in ("limit", "since", "source"):
+        if len(values.get(name, [])) > 1:
+            raise BadRequest("give %s at most once" % name)
+    limit = default_limit
+    if "limit" in values:
+        raw = values["limit"][0].strip()
+        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= max_limit:
+            raise BadRequest("limit must be a whole number from 1 to %d" % max_limit)
+        limit = int(raw)
+    since = None
+    if "since" in values:
+        since = values["since"][0].strip()
+        if rfc3339(since) is None:
+            raise BadRequest("since must be an ISO 8601 date or date-time, e.g. 2026-11-20")
+    source = None
+    if "source" in values:
+        source = values["source"][0].strip()
+        if not SOURCE_KEY.match(source):
+            raise BadRequest("source must be a source key (letters, digits, '_', '.', '-')")
+    return Query(limit=limit, since=since, source=source)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """Weak comparison (RFC 9110 §8.8.3.2) of our ETag against an If-None-Match list."""
+    if header.strip() == "*":
+        return True
+    ours = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == ours for tag in header.split(","))
+
+
+def not_modified(environ: Mapping[str, Any], etag: str, last_modified: datetime | None) -> bool:
+    """Whether a conditional GET/HEAD may be answered 304 (If-None-Match wins over If-Modified-Since)."""
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        return _etag_matches(if_none_match, etag)
+    if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
+    if if_modified_since and last_modified is not None:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return last_modified.replace(microsecond=0) <= since
+    return False
+
+
+class FeedApp:
+    """The WSGI application. `storage_factory` opens a storage backend (called once per worker thread)."""
+
+    def __init__(self, storage_factory: Callable[[], StoryStorage], *, title: str = "News aggregator",
+                 source_names: Mapping[str, str] | None = None, default_limit: int = 50,
+                 max_limit: int = 1000, max_age: int = 60) -> None:
+        if not 1 <= default_limit <= max_limit:
+            raise ValueError("default_limit must be from 1 to max_limit (%d), got %r" % (max_limit, default_limit))
+        self.storage_factory = storage_factory
+        self.title = title
+        self.source_names = dict(source_names or {})
+        self.default_limit = default_limit
+        self.max_limit = max_limit
+        self.cache_control = "public, max-age=%d" % max_age
+        self._local = threading.local()
+        self.routes: dict[str, Callable[[dict[str, Any]], Response]] = {
+            "/": self.reader_page, "/feed.json": self.json_feed, "/feed.atom": self.atom_feed,
+            "/healthz": self.healthz,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        route = self.routes.get(environ.get("PATH_INFO") or "/")
+        if route is None:
+            response = _text(404, "not found: try /, /feed.json, /feed.atom or /healthz")
+        elif method not in ("GET", "HEAD"):
+            response = _text(405, "method not allowed")
+            response.headers.append(("Allow", "GET, HEAD"))
+        else:
+            try:
+                response = route(environ)
+            except BadRequest as exc:
+                response = _text(400, "bad request: %s" % exc)
+            except STORAGE_ERRORS:
+                logger.exception("cannot read the database for %s", environ.get("PATH_INFO"))
+                self._drop_storage()
+                response = _text(503, "database unavailable")
+        headers = response.headers + [("Content-Length", str(len(response.body)))]
+        start_response(STATUS[response.status], headers)
+        return [b""] if method == "HEAD" else [response.body]
+
+    # Storage, one per worker thread.
+
+    def storage(self) -> StoryStorage:
+        storage = getattr(self._local, "storage", None)
+        if storage is None:
+            storage = self._local.storage = self.storage_factory()
+        return storage
+
+    def _drop_storage(self) -> None:
+        storage = getattr(self._local, "storage", None)
+        self._local.storage = None
+        if storage is not None:
+            try:
+                storage.close()
+            except STORAGE_ERRORS:
+                logger.debug("closing a broken storage failed", exc_info=True)
+
+    # Routes.
+
+    def _feed(self, environ: dict[str, Any]) -> tuple[Query, Feed]:
+        query = parse_query(environ.get("QUERY_STRING", ""), self.default_limit, self.max_limit)
+        storage = self.storage()
+        # When each story's stored text last changed is not in the feed document; reading it *before*
+        # the feed means a change racing this request can only make Last-Modified too old (a client
+        # fetches again), never newer than the content it labels.
+        updated = [_parse_date(story.updated) for story in
+                   storage.stories(limit=query.limit, since=query.since, source=query.source)]
+        document = build_feed(storage, title=self.title, home_page_url=application_uri(environ),
+                              feed_url=request_uri(environ), limit=query.limit, since=query.since,
+                              source=query.source)
+        changed = [date for date in updated if date is not None]
+        if document["items"]:
+            changed.append(feed_updated(document))
+        return query, Feed(document, max(changed, default=None))
+
+    def json_feed(self, environ: dict[str, Any]) -> Response:
+        _, feed = self._feed(environ)
+        return self._conditional(environ, feed.last_modified, dumps(feed.document), JSON_FEED_TYPE)
+
+    def atom_feed(self, environ: dict[str, Any]) -> Response:
+        _, feed = self._feed(environ)
+        return self._conditional(environ, feed.last_modified, build_atom(feed.document), ATOM_TYPE)
+
+    def reader_page(self, environ: dict[str, Any]) -> Response:
+        query, feed = self._feed(environ)
+        subtitle = None
+        if query.source:
+            subtitle = "seen on %s" % self.source_names.get(query.source, query.source)
+        page = render_page(feed.document, self.source_names, subtitle)
+        response = self._conditional(environ, feed.last_modified, page, HTML_TYPE)
+        response.headers += [("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+                             ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
+        return response
+
+    def healthz(self, environ: dict[str, Any]) -> Response:
+        try:
+            counts = self.storage().counts()
+        except STORAGE_ERRORS as exc:
+            logger.warning("health check: cannot read the database: %s", exc)
+            self._drop_storage()
+            return _json(503, {"status": "unavailable", "error": "database cannot be read"})
+        return _json(200, {"status": "ok", "stories": counts["stories"], "sightings": counts["sightings"]})
+
+    def _conditional(self, environ: dict[str, Any], last_modified: datetime | None, text: str,
+                     content_type: str) -> Response:
+        """A 200 with validators for `text`, or a 304 when the client's copy is current."""
+        body = text.encode("utf-8")
+        etag = '"%s"' % hashlib.sha256(body).hexdigest()[:32]
+        headers = [("Content-Type", content_type), ("ETag", etag), ("Cache-Control", self.cache_control)]
+        if last_modified is not None:
+            # Never later than now (RFC 9110 §8.8.2.1), even if a source dates a story in the future.
+            last_modified = min(last_modified, datetime.now(UTC))
+            headers.append(("Last-Modified", format_datetime(last_modified.astimezone(UTC), usegmt=True)))
+        if not_modified(environ, etag, last_modified):
+            return Response(304, b"", [(name, value) for name, value in headers if name.lower() in KEPT_ON_304])
+        return Response(200, body, headers)
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    parsed = rfc3339(value)
+    return datetime.fromisoformat(parsed) if parsed else None
+
+
+def _text(status: int, message: str) -> Response:
+    return Response(status, (message + "\n").encode("utf-8"),
+                    [("Content-Type", TEXT_TYPE), ("Cache-Control", "no-store")])
+
+
+def _json(status: int, document: dict[str, Any]) -> Response:
+    return Response(status, (json.dumps(document) + "\n").encode("utf-8"),
+                    [("Content-Type", JSON_TYPE), ("Cache-Control", "no-store")])
+
+
+def make_server(app: FeedApp, host: str = "127.0.0.1", port: int = 8080,
+                threads: int = 4) -> BaseWSGIServer | MultiSocketServer:
+    """A waitress server for `app`, bound and ready to `run()`; port 0 picks a free port."""
+    return waitress.create_server(app, host=host, port=port, threads=threads, ident="news-aggregator")
