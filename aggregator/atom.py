@@ -7,6 +7,7 @@ Owns the mapping JSON Feed item → Atom entry, so both feeds always carry the s
   seen) is a `<link rel="related" href=… title=…>` whose foreign attributes in the `agg` namespace
   (`urn:news-aggregator:atom:1`) carry the rest: `agg:source`, `agg:published`, `agg:first-seen`,
   `agg:similarity`, `agg:rule`;
+- links (and the image) are written only when they are absolute http(s) URLs;
 - `<published>`/`<updated>` are `date_published`/`date_modified` (updated falls back to published);
 - `<summary>` and `<content>` are `type="text"`: no HTML leaves the aggregator through the feed;
 - `<category term>` per tag, `<author><name>` per author, `xml:lang` from `language`, the image as
@@ -24,6 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lxml import etree
+
+from aggregator.reader import safe_url
 
 logger = logging.getLogger(__name__)
 
@@ -93,10 +96,13 @@ def _entry(feed_element: etree._Element, item: dict[str, Any]) -> None:
         entry.set("{%s}lang" % XML_NS, _xml(item["language"]))
     _sub(entry, "{%s}id" % ATOM_NS, atom_id(item["id"]))
     _sub(entry, "{%s}title" % ATOM_NS, item.get("title") or "", type="text")
-    if item.get("url"):
+    if safe_url(item.get("url")):
         _sub(entry, "{%s}link" % ATOM_NS, rel="alternate", type="text/html", href=item["url"])
     extension = item.get("_aggregator", {})
     for sighting in extension.get("sightings", []):
+        if not safe_url(sighting.get("url")):
+            logger.debug("story %s: sighting URL %r left out of the Atom feed", item["id"], sighting.get("url"))
+            continue
         link = _sub(entry, "{%s}link" % ATOM_NS, rel="related", type="text/html", href=sighting["url"])
         if sighting.get("title"):
             link.set("title", _xml(sighting["title"]))
@@ -115,7 +121,7 @@ def _entry(feed_element: etree._Element, item: dict[str, Any]) -> None:
     if item.get("summary"):
         _sub(entry, "{%s}summary" % ATOM_NS, item["summary"], type="text")
     _sub(entry, "{%s}content" % ATOM_NS, item.get("content_text", ""), type="text")
-    if item.get("image"):
+    if safe_url(item.get("image")):
         _sub(entry, "{%s}thumbnail" % MEDIA_NS, url=item["image"])
     if extension.get("source"):
         _sub(entry, "{%s}source" % AGG_NS, extension["source"])

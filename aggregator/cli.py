@@ -1,4 +1,4 @@
-"""The `aggregator` command line: crawl, sources, export, demo, dedup, extract.
+"""The `aggregator` command line: crawl, sources, export, serve, demo, dedup, extract.
 
 User errors are `click` exceptions with exit codes (2: bad usage, bad sources file, unknown source), so
 users see `Error: ...`, never a traceback. Exit codes of `crawl` and `demo`: 0 clean, 3 finished with
@@ -102,7 +102,8 @@ def list_sources(sources_file: str | None) -> None:
 
 @main.command()
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["jsonfeed"]), default="jsonfeed", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonfeed", "atom", "jsonl"]), default="jsonfeed",
+              show_default=True, help="JSON Feed 1.1, Atom 1.0, or one JSON Feed item per line.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-",
               help="Output file (default: standard output).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N stories.")
@@ -129,12 +130,52 @@ def export(db: str, fmt: str, output: str, limit: int | None, since: str | None,
                           source=source)
     finally:
         storage.close()
-    text = dumps(feed)
+    if fmt == "atom":
+        from aggregator.atom import build_atom
+
+        text = build_atom(feed)
+    elif fmt == "jsonl":
+        text = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in feed["items"])
+    else:
+        text = dumps(feed)
     if output == "-":
         click.echo(text, nl=False)
     else:
         Path(output).write_text(text, encoding="utf-8")
         click.echo("Wrote %d stories to %s" % (len(feed["items"]), output), err=True)
+
+
+@main.command()
+@db_option
+@sources_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--title", default="News aggregator", show_default=True, help="Feed and page title.")
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True, help="Worker threads.")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def serve(db: str, sources_file: str | None, host: str, port: int, title: str, threads: int,
+          log_level: str) -> None:
+    """Serve the reader page (/), /feed.json, /feed.atom and /healthz over HTTP (waitress)."""
+    from aggregator.serve import STORAGE_ERRORS, FeedApp, listening_urls, make_server
+    from aggregator.storage import open_storage
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not db.startswith(("sqlite:", "postgresql:")) and not Path(db).exists():
+        raise ConfigError("no database at %s (run `aggregator crawl` first)" % db)
+    try:
+        open_storage(db).close()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    except STORAGE_ERRORS as exc:  # still serve: /healthz answers 503 until the file is readable
+        logger.warning("cannot read %s: %s", db, exc)
+    names = {key: source.name for key, source in _registry(sources_file).items()}
+    app = FeedApp(lambda: open_storage(db), title=title, source_names=names)
+    server = make_server(app, host=host, port=port, threads=threads)
+    click.echo("Serving %s from %s (Ctrl-C to stop)" % (" ".join(listening_urls(server)), db))
+    sys.stdout.flush()
+    server.run()
 
 
 @main.command()

@@ -182,12 +182,12 @@ class StoryIndex:
 
     def __init__(
         self,
-        threshold: float = 0.3,
-        num_perm: int = 128,
-        shingle_size: int = 3,
+        threshold: float = 0.2,
+        num_perm: int = 256,
+        shingle_size: int = 2,
         jaccard_threshold: float = 0.5,
-        containment_threshold: float = 0.85,
-        coverage_threshold: float = 0.4,
+        containment_threshold: float = 0.77,
+        coverage_threshold: float = 0.33,
         seed: int = 1,
     ) -> None:
         self.threshold = _check_fraction("threshold", threshold)
@@ -232,33 +232,41 @@ class StoryIndex:
         return LeanMinHash(seed=self.seed, hashvalues=fp.hashvalues, scheme=_SCHEME)
 
     def judge(self, new: Fingerprint, stored: Fingerprint) -> tuple[str, float] | None:
-        """The rule under which ``new`` is a copy of ``stored`` (or the reverse), with its similarity; else None."""
+        """The rule under which ``new`` and ``stored`` are one story, with the similarity that decided it; else None.
+
+        Symmetric: a truncated copy seen before its original matches it just the same.
+        """
+        verdict = self._assess(new, stored)
+        return None if verdict is None else verdict[:2]
+
+    def _assess(self, new: Fingerprint, stored: Fingerprint) -> tuple[str, float, float] | None:
         if new.text_hash == stored.text_hash:
-            return "text_hash", 1.0
+            return "text_hash", 1.0, 1.0
         if new.size == 0 or stored.size == 0:
             return None
         jaccard = float(np.count_nonzero(new.hashvalues == stored.hashvalues)) / self.num_perm
         if jaccard >= self.jaccard_threshold:
-            return "near_jaccard", jaccard
+            return "near_jaccard", jaccard, jaccard
         overlap = jaccard * (new.size + stored.size) / (1.0 + jaccard)
         contained = min(1.0, overlap / min(new.size, stored.size))
         covered = min(1.0, overlap / max(new.size, stored.size))
         if contained >= self.containment_threshold and covered >= self.coverage_threshold:
-            return "near_containment", contained
+            return "near_containment", contained, jaccard
         return None
 
     def match(self, fp: Fingerprint) -> Match | None:
-        """The stored story ``fp`` is a copy of (best-scoring rule wins, exact hash first), or None."""
+        """The stored story ``fp`` is a copy of, or None: an exact text hash first, else the LSH candidate that
+        passes the rule with the highest Jaccard estimate (the most similar version overall)."""
         for story_id in self._by_text_hash.get(fp.text_hash, ()):
             return Match(story_id=story_id, similarity=1.0, rule="text_hash")
         if fp.size == 0 or not self._fingerprints:
             return None
-        best: Match | None = None
+        best: tuple[float, Match] | None = None
         for key in self._lsh.query(self._lean(fp)):
-            verdict = self.judge(fp, self._fingerprints[key])
-            if verdict is not None and (best is None or verdict[1] > best.similarity):
-                best = Match(story_id=key[0], similarity=verdict[1], rule=verdict[0])
-        return best
+            verdict = self._assess(fp, self._fingerprints[key])
+            if verdict is not None and (best is None or verdict[2] > best[0]):
+                best = verdict[2], Match(story_id=key[0], similarity=verdict[1], rule=verdict[0])
+        return None if best is None else best[1]
 
     def insert(self, story_id: str, fp: Fingerprint) -> None:
         """Add one version/sighting of ``story_id``; a story may hold several fingerprints."""

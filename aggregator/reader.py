@@ -21,7 +21,7 @@ import nh3
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CONTENT_SECURITY_POLICY", "render_page", "safe_url"]
+__all__ = ["CONTENT_SECURITY_POLICY", "render_page", "safe_url", "sanitize"]
 
 STYLE = """
 :root { color-scheme: light dark; --fg: #1d1d1f; --muted: #5f6368; --line: #e3e3e6; --link: #0b57d0;
@@ -43,7 +43,8 @@ a:hover, a:focus { text-decoration: underline; }
 .story h2 a { color: var(--fg); }
 .meta { margin: 0; color: var(--muted); font-size: .85rem; }
 .source { font-weight: 600; }
-.summary { margin: .45rem 0 0; overflow-wrap: anywhere; }
+.summary { margin: .45rem 0 0; overflow-wrap: anywhere; display: -webkit-box; -webkit-box-orient: vertical;
+           -webkit-line-clamp: 4; line-clamp: 4; overflow: hidden; }
 .also { margin: .6rem 0 0; padding: .5rem .7rem; background: var(--chip); border-radius: .5rem;
         font-size: .85rem; }
 .also-label { color: var(--muted); font-weight: 600; }
@@ -77,7 +78,7 @@ SHELL = """<!doctype html>
 </html>
 """
 
-ALLOWED_TAGS = {"header", "main", "footer", "article", "h1", "h2", "p", "a", "ul", "li", "span", "time"}
+ALLOWED_TAGS = {"header", "main", "footer", "article", "div", "h1", "h2", "p", "a", "ul", "li", "span", "time"}
 ALLOWED_ATTRIBUTES = {"a": {"href"}, "time": {"datetime"}, "*": {"class"}}
 
 
@@ -116,7 +117,7 @@ def _story(item: dict[str, Any], source_names: Mapping[str, str]) -> str:
     extension = item.get("_aggregator", {})
     source = extension.get("source", "")
     title = item.get("title") or item.get("url") or "(untitled)"
-    meta = []
+    meta: list[str] = []
     date = _display_date(item.get("date_published"))
     if date:
         meta.append('<time datetime="%s">%s</time>' % (escape(date[0]), escape(date[1])))
@@ -129,7 +130,7 @@ def _story(item: dict[str, Any], source_names: Mapping[str, str]) -> str:
         parts.append('<p class="summary">%s</p>' % escape(item["summary"]))
     others = [s for s in extension.get("sightings", []) if s.get("url") != item.get("url")]
     if others:
-        rows = []
+        rows: list[str] = []
         for sighting in others:
             name = source_names.get(sighting.get("source", ""), sighting.get("source") or "unknown source")
             row = _link(sighting.get("url"), name, "source")

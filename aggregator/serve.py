@@ -32,7 +32,7 @@ from aggregator.storage import StoryStorage
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FeedApp", "make_server"]
+__all__ = ["FeedApp", "listening_urls", "make_server"]
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
@@ -268,3 +268,9 @@ def make_server(app: FeedApp, host: str = "127.0.0.1", port: int = 8080,
                 threads: int = 4) -> BaseWSGIServer | MultiSocketServer:
     """A waitress server for `app`, bound and ready to `run()`; port 0 picks a free port."""
     return waitress.create_server(app, host=host, port=port, threads=threads, ident="news-aggregator")
+
+
+def listening_urls(server: BaseWSGIServer | MultiSocketServer) -> list[str]:
+    """The http:// base URL of every socket `server` listens on (with the real port when 0 was asked)."""
+    listen = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
+    return ["http://%s:%s/" % ("[%s]" % host if ":" in str(host) else host, port) for host, port in listen]

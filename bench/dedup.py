@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data_dir", nargs="?", type=Path, default=DEFAULT_DATA_DIR,
                         help="directory with docs.jsonl and truth.jsonl (default: %(default)s)")
-    parser.add_argument("--num-perm", type=int, default=128, help="num_perm for our index (default: %(default)s)")
+    parser.add_argument("--num-perm", type=int, default=256, help="num_perm for our index (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="MinHash seed for our index (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="also run our index with this many seeds and report the spread (default: %(default)s)")

@@ -86,7 +86,9 @@ class NewsSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[Any]:
         for source in self.chosen_sources():
             if source.discovers_feeds:
-                yield self.index_request(source.homepage or "", self.parse_homepage, source)
+                # Unconditional: a 304 here would hide which feeds to ask for.
+                yield scrapy.Request(source.homepage or "", callback=self.parse_homepage, errback=self.on_error,
+                                     cb_kwargs={"source": source}, priority=20)
             for url in source.feeds:
                 yield self.index_request(url, self.parse_feed, source)
             for url in source.listings:
@@ -100,16 +102,20 @@ class NewsSpider(scrapy.Spider):
                     yield scrapy.Request(url, callback=self.parse_robots, errback=self.on_error,
                                          cb_kwargs={"source": source}, priority=20)
                 else:
-                    yield self.index_request(url, self.parse_sitemap, source)
+                    yield self.index_request(url, self.parse_sitemap, source, conditional=False)
 
     # --- requests ---------------------------------------------------------------------------------
     def _count(self, key: str) -> None:
         self.crawler.stats.inc_value("aggregator/%s" % key)
 
-    def index_request(self, url: str, callback: Any, source: Source, **cb_kwargs: Any) -> scrapy.Request:
-        """A request for a feed, sitemap or listing: conditional on what the last finished crawl saw."""
+    def index_request(self, url: str, callback: Any, source: Source, conditional: bool = True,
+                      **cb_kwargs: Any) -> scrapy.Request:
+        """A request for a feed, sitemap or listing: conditional on what the last finished crawl saw.
+        A source's own sitemaps are asked unconditionally: an index whose children changed can look
+        unchanged itself (its <lastmod>s are optional), and a 304 would hide its children."""
         headers = {}
-        validators = None if self.refresh or self.storage is None else self.storage.validators(url)
+        use_validators = conditional and not self.refresh and self.storage is not None
+        validators = self.storage.validators(url) if use_validators and self.storage is not None else None
         if validators:
             etag, modified = validators
             if etag:
@@ -164,7 +170,9 @@ class NewsSpider(scrapy.Spider):
 
     # --- callbacks --------------------------------------------------------------------------------
     def parse_homepage(self, response: Response, source: Source) -> Iterator[scrapy.Request]:
-        if self._unchanged(response) or not isinstance(response, TextResponse):
+        if not isinstance(response, TextResponse):
+            logger.error("Homepage %s of source %s is not HTML", response.url, source.key)
+            self._count("errors/homepage_not_html")
             return
         feeds = discover_feeds(response.selector, response.url)
         if not feeds:
@@ -221,7 +229,7 @@ class NewsSpider(scrapy.Spider):
             logger.error("robots.txt %s of source %s names no sitemap", response.url, source.key)
             self._count("errors/robots_no_sitemap")
         for url in urls:
-            yield self.index_request(response.urljoin(url), self.parse_sitemap, source)
+            yield self.index_request(response.urljoin(url), self.parse_sitemap, source, conditional=False)
 
     def parse_sitemap(self, response: Response, source: Source) -> Iterator[scrapy.Request]:
         if self._unchanged(response):

@@ -1,0 +1,139 @@
+"""NewsSpider against a generated web of every source kind, and incremental re-crawls."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.snapshot import ServedSites, render_template, serve_snapshot
+from tests import kinds_site
+from tests.conftest import FAST, run_cli
+
+
+@pytest.fixture()
+def kinds(tmp_path: Path) -> Iterator[tuple[ServedSites, dict, Path]]:
+    root = tmp_path / "sites"
+    root.mkdir()
+    expected = kinds_site.build(root)
+    with serve_snapshot(root) as bases:
+        registry = tmp_path / "sources.toml"
+        registry.write_text(render_template(kinds_site.SOURCES, bases), "utf-8")
+        yield bases, expected, registry
+
+
+def crawl(registry: Path, db: Path, *extra: str) -> str:
+    result = run_cli("crawl", "--all", "--sources", str(registry), "--db", str(db), *FAST, *extra)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def stored_slugs(db: Path, source: str) -> set[str]:
+    rows = sqlite3.connect(db).execute("SELECT url FROM sightings WHERE source = ?", (source,))
+    return {url.rsplit("/", 1)[1] for (url,) in rows}
+
+
+def article_hits(bases: ServedSites) -> list[str]:
+    return [path for paths in bases.hits.values() for path in paths if path.startswith("/news/")
+            and not path.startswith("/news/page/") and path != "/news/"]
+
+
+def test_every_source_kind(kinds: tuple[ServedSites, dict, Path], tmp_path: Path) -> None:
+    bases, expected, registry = kinds
+    db = tmp_path / "k.db"
+    log = crawl(registry, db)
+    feeds = stored_slugs(db, "feeds")
+    for kind, slugs in expected["feeds"].items():
+        assert set(slugs) <= feeds, "entries of the %s feed not stored" % kind
+    assert "malformed but usable" in log and "feeds/malformed_used" in log
+    assert stored_slugs(db, "home") == set(expected["home"])  # found through <link rel="alternate">
+    assert stored_slugs(db, "maps") == set(expected["maps"]["fresh"])  # old sitemap entries are past max_age
+    titles = dict(sqlite3.connect(db).execute("SELECT url, title FROM sightings WHERE source = 'maps'"))
+    assert {url.rsplit("/", 1)[1]: t for url, t in titles.items()} == expected["maps"]["titles"]
+    # max_pages = 2: pages 1-2 of the listing (6 articles), less the one the deny pattern names.
+    assert stored_slugs(db, "paged") == set(expected["paged"][:6]) - {s for s in expected["paged"] if s.endswith("-601")}
+    assert "/news/page/3" not in bases.hits["paged"]
+    assert not any("/about" in p or "/tag/" in p for p in bases.hits["paged"])
+
+
+def test_unchanged_recrawl_costs_one_request_per_index_and_no_article(
+        kinds: tuple[ServedSites, dict, Path], tmp_path: Path) -> None:
+    bases, _, registry = kinds
+    db = tmp_path / "k.db"
+    crawl(registry, db)
+    before = sqlite3.connect(db).execute("SELECT count(*) FROM sightings").fetchone()[0]
+    bases.reset_hits()
+    log = crawl(registry, db)
+    assert article_hits(bases) == []
+    for site, paths in bases.hits.items():
+        assert len(paths) == len(set(paths)) or site == "maps", paths  # maps: robots.txt is also its sitemap list
+    # 304s: the 8 feeds, the homepage's discovered feed, the 2 child sitemaps, listing page 1 (so page 2 is
+    # not asked). The homepage and the sitemap index are asked unconditionally (see NewsSpider.index_request).
+    assert "feeds/lists unchanged: 12 (304)" in log
+    assert bases.hits["paged"] == ["/robots.txt", "/news/"]
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM sightings").fetchone()[0] == before
+
+
+def test_updated_entry_is_refetched_and_becomes_a_new_version(kinds: tuple[ServedSites, dict, Path],
+                                                             tmp_path: Path) -> None:
+    bases, expected, registry = kinds
+    db = tmp_path / "k.db"
+    crawl(registry, db)
+    site = tmp_path / "sites" / "home"
+    slug = expected["home"][0]
+    page = site / "news" / (slug + ".html")
+    html = page.read_text("utf-8")
+    first_paragraph = html.split("<p>")[1].split("</p>")[0]
+    page.write_text(html.replace(first_paragraph, "CORRECTION: an earlier version misstated the figures. "
+                                 + first_paragraph), "utf-8")
+    feed = site / "atom.xml"
+    text = feed.read_text("utf-8")
+    entry_start = text.index("<id>%s</id>" % slug)
+    old_date = text[entry_start:].split("<updated>")[1].split("</updated>")[0]
+    new_date = (kinds_site.NOW + timedelta(minutes=5)).isoformat()
+    feed.write_text(text[:entry_start] + text[entry_start:].replace(old_date, new_date, 1), "utf-8")
+    stories_before = sqlite3.connect(db).execute("SELECT count(*) FROM stories").fetchone()[0]
+    bases.reset_hits()
+    log = crawl(registry, db)
+    assert article_hits(bases) == ["/news/" + slug]
+    assert "stories updated:       1" in log
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM stories").fetchone()[0] == stories_before
+    (story_id, story_text) = con.execute(
+        "SELECT s.id, s.text FROM stories s JOIN sightings g ON g.story_id = s.id WHERE g.url LIKE ?",
+        ("%" + slug,)).fetchone()
+    assert story_text.startswith("CORRECTION: an earlier version")
+    versions = con.execute("SELECT text FROM story_versions WHERE story_id = ?", (story_id,)).fetchall()
+    assert len(versions) == 1 and not versions[0][0].startswith("CORRECTION")
+
+
+def test_interrupted_crawl_resumes_without_refetching(kinds: tuple[ServedSites, dict, Path], tmp_path: Path) -> None:
+    bases, _, registry = kinds
+    clean_db = tmp_path / "clean.db"
+    crawl(registry, clean_db)
+    clean = sqlite3.connect(clean_db).execute("SELECT url FROM sightings ORDER BY url").fetchall()
+    bases.reset_hits()
+    db = tmp_path / "resumed.db"
+    crawl(registry, db, "--set", "CLOSESPIDER_ITEMCOUNT=5", "--set", "CONCURRENT_REQUESTS=1")
+    first = set(article_hits(bases))
+    assert 5 <= len(first) < len(clean)
+    stored_first = {url for (url,) in sqlite3.connect(db).execute("SELECT url FROM sightings")}
+    bases.reset_hits()
+    crawl(registry, db)
+    second = article_hits(bases)
+    assert not {"/news/" + url.rsplit("/", 1)[1] for url in stored_first} & set(second)
+    assert sqlite3.connect(db).execute("SELECT url FROM sightings ORDER BY url").fetchall() == clean
+
+
+def test_refresh_refetches_everything(kinds: tuple[ServedSites, dict, Path], tmp_path: Path) -> None:
+    bases, _, registry = kinds
+    db = tmp_path / "k.db"
+    crawl(registry, db)
+    count = len(article_hits(bases))
+    bases.reset_hits()
+    log = crawl(registry, db, "--refresh")
+    assert len(article_hits(bases)) == count
+    assert "already stored:        %d" % count in log, log[:800]
