@@ -49,31 +49,50 @@ REASONS = ["rising demand from neighbouring markets", "complaints from local far
 NUMBERS = ["12", "27", "40", "85", "150", "230", "310", "470", "600", "1,200", "2,500", "3.4", "7.8", "18"]
 UNITS = ["million dollars", "billion tenge", "thousand tonnes", "kilometres", "megawatts", "per cent",
          "thousand jobs", "hectares", "million passengers", "thousand containers"]
-TEMPLATES = [
-    "{org} {verb} {adj} plans for {thing} in {place} on {day}, citing {reason}.",
-    "According to {person}, who oversees the project, the work on {thing} will cost about {num} {unit}.",
-    "{person} told reporters in {place} that {reason} had forced {org} to act sooner than expected.",
-    "Officials in {place} said {thing} would create roughly {num} {unit} over the next three years.",
-    "Critics, including {person}, argue that {thing} does little to address {reason}.",
-    "The decision follows months of debate in {place}, where {org} first floated {thing} last spring.",
-    "{org} has not said whether {thing} will be extended to {place2}, {person} noted.",
-    "Local residents in {place} welcomed the news, although some worried about {reason}.",
-    "Figures published by {org} show that trade through {place} grew by {num} {unit} this year.",
-    "{person} said the timetable for {thing} depended on {reason} and on talks with {org}.",
-    "In a statement, {org} described {thing} as {adj} but necessary given {reason}.",
-    "Analysts in {place2} expect {thing} to shape regional policy well beyond {place}.",
-]
-DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+FUNCTION_WORDS = ["the", "of", "and", "to", "in", "a", "for", "on", "that", "with", "as", "by", "at", "from",
+                  "was", "is", "said", "has", "will", "its", "their", "after", "over", "while", "which"]
+_ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr", "pl", "sh", "kh"]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ou", "ia"]
+_CODAS = ["", "n", "r", "s", "t", "l", "m", "nd", "st", "x"]
+_SUFFIXES = ["", "", "s", "ed", "ing", "ion", "al", "ment", "ity", "er"]
+
+
+def vocabulary(size: int = 6000, seed: int = 99) -> list[str]:
+    """Pseudo-words (syllable compounds): a vocabulary large enough that two generated stories share no more
+    3-word shingles than two real ones do. Real names and places are mixed in by `sentence`."""
+    rng = random.Random(seed)
+    words: dict[str, None] = {}
+    while len(words) < size:
+        word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS)
+                       for _ in range(rng.choice((1, 2, 2, 3)))) + rng.choice(_SUFFIXES)
+        words.setdefault(word, None)
+    return list(words)
+
+
+_VOCABULARY = tuple(vocabulary())
+_ZIPF_WEIGHTS = tuple(1.0 / (rank + 10) for rank in range(len(_VOCABULARY)))
 
 
 def sentence(rng: random.Random) -> str:
-    template = rng.choice(TEMPLATES)
-    place, place2 = rng.sample(PLACES, 2)
-    text = template.format(
-        org=rng.choice(ORGS), verb=rng.choice(VERBS), adj=rng.choice(ADJECTIVES), thing=rng.choice(THINGS),
-        place=place, place2=place2, day=rng.choice(DAYS), reason=rng.choice(REASONS),
-        person=rng.choice(PEOPLE), num=rng.choice(NUMBERS), unit=rng.choice(UNITS))
-    return text[0].upper() + text[1:]
+    """One sentence: content words (Zipf-distributed), function words, and real names, places and numbers."""
+    length = rng.randint(12, 28)
+    content = rng.choices(_VOCABULARY, weights=_ZIPF_WEIGHTS, k=length)
+    words = []
+    for word in content:
+        roll = rng.random()
+        if roll < 0.35:
+            words.append(rng.choice(FUNCTION_WORDS))
+        elif roll < 0.40:
+            words.append(rng.choice(PLACES))
+        elif roll < 0.43:
+            words.append(rng.choice(PEOPLE))
+        elif roll < 0.45:
+            words.append("%s %s" % (rng.choice(NUMBERS), rng.choice(UNITS)))
+        words.append(word)
+        if rng.random() < 0.06:
+            words[-1] += ","
+    text = " ".join(words).rstrip(",")
+    return text[0].upper() + text[1:] + "."
 
 
 def paragraphs(rng: random.Random, count: int | None = None) -> list[str]:

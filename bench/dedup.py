@@ -114,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data_dir", nargs="?", type=Path, default=DEFAULT_DATA_DIR,
                         help="directory with docs.jsonl and truth.jsonl (default: %(default)s)")
-    parser.add_argument("--num-perm", type=int, default=256, help="num_perm for our index (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="MinHash seed for our index (default: %(default)s)")
+    for option in ("threshold", "num_perm", "shingle_size", "jaccard_threshold", "containment_threshold",
+                   "coverage_threshold"):
+        parser.add_argument("--" + option.replace("_", "-"), type=int if option in ("num_perm", "shingle_size")
+                            else float, help="StoryIndex %s (default: the StoryIndex default)" % option)
     parser.add_argument("--repeat", type=int, default=1,
                         help="also run our index with this many seeds and report the spread (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -124,16 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     docs = load_jsonl(args.data_dir / "docs.jsonl")
     truth = {row["id"]: row for row in load_jsonl(args.data_dir / "truth.jsonl")}
     print("%d documents from %s" % (len(docs), args.data_dir))
-    ours = run("ours: StoryIndex (num_perm=%d, seed=%d)" % (args.num_perm, args.seed),
-               lambda d: dedup_corpus(d, StoryIndex(num_perm=args.num_perm, seed=args.seed)), docs, truth)
-    print(repr(StoryIndex(num_perm=args.num_perm, seed=args.seed)))
+    options = {name: value for name, value in vars(args).items()
+               if value is not None and name not in ("data_dir", "seed", "repeat")}
+    index = StoryIndex(seed=args.seed, **options)
+    ours = run("ours: %r" % index, lambda d: dedup_corpus(d, index), docs, truth)
     print(report(ours))
     baseline = run("baseline: MinHashLSH threshold 0.8, word 5-shingles", baseline_corpus, docs, truth)
     print(report(baseline))
     print("speed-up over baseline: %.1fx" % (ours["docs_per_second"] / baseline["docs_per_second"]))
     if args.repeat > 1:
-        runs = [run("seed %d" % seed, lambda d, s=seed: dedup_corpus(d, StoryIndex(num_perm=args.num_perm, seed=s)),
-                    docs, truth) for seed in range(1, args.repeat + 1)]
+        runs = [run("seed %d" % seed, lambda d, s=seed: dedup_corpus(d, StoryIndex(seed=s, **options)), docs, truth)
+                for seed in range(1, args.repeat + 1)]
         precisions = [r["precision"] for r in runs]
         recalls = [r["recall"] for r in runs]
         print("over %d seeds: P min %.3f mean %.3f, R min %.3f mean %.3f"
