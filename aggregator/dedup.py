@@ -185,8 +185,8 @@ class StoryIndex:
         threshold: float = 0.2,
         num_perm: int = 256,
         shingle_size: int = 2,
-        jaccard_threshold: float = 0.5,
-        containment_threshold: float = 0.77,
+        jaccard_threshold: float = 0.6,
+        containment_threshold: float = 0.8,
         coverage_threshold: float = 0.33,
         seed: int = 1,
     ) -> None:

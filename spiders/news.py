@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
@@ -276,6 +277,10 @@ class NewsSpider(scrapy.Spider):
 
     def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
+        if failure.check(IgnoreRequest):  # robots.txt said no, or a filter dropped it: not a fault
+            logger.info("Not fetching %s: %s", request.url, failure.getErrorMessage())
+            self._count("articles/ignored")
+            return
         reason = failure.value.__class__.__name__
         status = getattr(getattr(failure.value, "response", None), "status", None)
         kind = "http_%d" % status if status else reason

@@ -153,6 +153,8 @@ def build(root: Path) -> dict[str, object]:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text('<html><body><nav><a href="/about">About</a><a href="/tag/politics">Politics</a></nav>'
                           "%s%s</body></html>" % (cards, nxt), "utf-8")
+    # robots.txt keeps crawlers off one article of page 1.
+    (folder / "robots.txt").write_text("User-agent: *\nDisallow: /news/%s\n" % stories[2].slug, "utf-8")
     expected["paged"] = [s.slug for s in stories]
     return expected
 
