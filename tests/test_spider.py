@@ -151,3 +151,16 @@ def test_listing_page_pattern(kinds: tuple[ServedSites, dict, Path], tmp_path: P
     crawl(registry, db)
     assert {"/news/page/2", "/news/page/3"} <= set(bases.hits["paged"])
     assert stored_slugs(db, "paged") == set(expected["paged"]) - {expected["paged"][2]}
+
+
+def test_per_source_download_delay_becomes_a_download_slot(tmp_path: Path) -> None:
+    from scrapy.settings import Settings
+
+    from spiders.news import NewsSpider
+
+    registry = tmp_path / "slow.toml"
+    registry.write_text('[sources.slow]\nname = "Slow"\nfeed = "https://slow.example/feed"\ndownload_delay = 5\n'
+                        '[sources.fast]\nname = "Fast"\nfeed = "https://fast.example/feed"\n', "utf-8")
+    settings = Settings({"AGGREGATOR_SOURCES": str(registry)})
+    NewsSpider.update_settings(settings)
+    assert settings.getdict("DOWNLOAD_SLOTS") == {"slow.example": {"delay": 5.0}}
