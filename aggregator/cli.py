@@ -1,8 +1,8 @@
 """The `aggregator` command line: crawl, sources, export, serve, demo, dedup, extract.
 
-User errors are `click` exceptions with exit codes (2: bad usage, bad sources file, unknown source), so
-users see `Error: ...`, never a traceback. Exit codes of `crawl` and `demo`: 0 clean, 3 finished with
-errors (counted in the summary), 2 usage.
+User errors are `click` exceptions with exit codes, so users see `Error: ...`, never a traceback.
+Exit codes of `crawl` and `demo`: 0 clean; 2 bad usage, bad sources file, unknown source; 3 finished with
+errors (counted in the summary); 4 stopped early (signal or limit); 5 another crawl holds the lock.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from typing import Any
 
 import click
 
-from aggregator.crawl import EXIT_USAGE, crawl_settings, run_crawl
+from aggregator.crawl import EXIT_LOCKED, EXIT_USAGE, crawl_settings, run_crawl
+from aggregator.lock import LockBusy, crawl_lock
+from aggregator.runs import open_run_log
 from aggregator.sources import RegistryError, load_registry
 
 logger = logging.getLogger(__name__)
@@ -29,6 +31,12 @@ class ConfigError(click.ClickException):
     """A bad sources file, database URL or source id: exit code 2."""
 
     exit_code = EXIT_USAGE
+
+
+class LockedError(click.ClickException):
+    """Another crawl holds the database's lock: exit code 5."""
+
+    exit_code = EXIT_LOCKED
 
 
 def _registry(path: str | None) -> dict[str, Any]:
@@ -66,11 +74,12 @@ def main() -> None:
 @sources_option
 @db_option
 @click.option("--refresh", is_flag=True, help="Re-fetch stored articles and feeds even if unchanged.")
+@click.option("--wait", is_flag=True, help="If another crawl runs on this database, wait for it (default: exit 5).")
 @click.option("--set", "set_pairs", multiple=True, metavar="NAME=VALUE", help="Override a Scrapy setting.")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None, db: str, refresh: bool,
-          set_pairs: tuple[str, ...], log_level: str) -> None:
+          wait: bool, set_pairs: tuple[str, ...], log_level: str) -> None:
     """Crawl SOURCE_IDS (or --all) into the database and print a summary."""
     registry = _registry(sources_file)
     if not source_ids and not crawl_all:
@@ -81,8 +90,21 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
     overrides: dict[str, Any] = {"AGGREGATOR_DB": db, "AGGREGATOR_SOURCES": sources_file or "",
                                  "LOG_LEVEL": log_level.upper(), "AGGREGATOR_REFRESH": refresh}
     overrides.update(_settings_overrides(set_pairs))
-    summary = run_crawl([] if crawl_all else list(source_ids), crawl_settings(overrides))
-    click.echo("Crawl finished (%s) into %s" % (", ".join(source_ids) or "all sources", db))
+    sources = [] if crawl_all else list(source_ids)
+    try:
+        with crawl_lock(db, wait=wait):
+            runs = open_run_log(db)
+            run_id = runs.start(sources)
+            summary = None
+            try:
+                summary = run_crawl(sources, crawl_settings(overrides))
+            finally:
+                runs.finish(run_id, summary)  # a crawl that raised is recorded as crashed
+                runs.close()
+    except LockBusy as exc:
+        raise LockedError(str(exc)) from None
+    click.echo("Crawl %s (%s) into %s" % ("finished" if summary.reason == "finished" else "stopped: " + summary.reason,
+                                           ", ".join(source_ids) or "all sources", db))
     for line in summary.lines():
         click.echo("  " + line)
     sys.exit(summary.exit_code)

@@ -22,6 +22,8 @@ ENV_SETTINGS = ("AGGREGATOR_DB", "AGGREGATOR_SOURCES", "AGGREGATOR_DEDUP_THRESHO
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3  # the crawl finished and stored what it could, but some fetches or pages failed
+EXIT_INTERRUPTED = 4  # stopped early by a signal (SIGINT/SIGTERM) or a limit; what was fetched is stored
+EXIT_LOCKED = 5  # another crawl holds this database's lock (see --wait)
 
 
 def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:
@@ -51,6 +53,7 @@ class CrawlSummary:
     skipped_known: int
     not_modified: int
     errors: int
+    reason: str
     stats: dict[str, Any]
 
     @classmethod
@@ -66,15 +69,19 @@ class CrawlSummary:
             skipped_known=stats.get("aggregator/articles/skipped_known", 0),
             not_modified=stats.get("aggregator/index/not_modified", 0),
             errors=errors + stats.get("spider_exceptions/count", 0),
+            reason=str(stats.get("finish_reason", "unknown")),
             stats=stats,
         )
 
     @property
     def exit_code(self) -> int:
+        if self.reason != "finished":
+            return EXIT_INTERRUPTED
         return EXIT_PARTIAL if self.errors else EXIT_OK
 
     def lines(self) -> list[str]:
         lines = [
+            "finished:              %s" % self.reason,
             "pages fetched:         %d" % self.pages_fetched,
             "articles stored:       %d" % self.articles_stored,
             "duplicates collapsed:  %d" % self.duplicates_collapsed,

@@ -1,7 +1,8 @@
 """Feed parsing: RSS 0.9x/1.0/2.0, Atom and JSON Feed bodies into plain `FeedEntry` records.
 
-Owns the mapping from feedparser's (and JSON Feed's) shapes onto the hints that travel with an article;
-does no fetching.
+Owns the mapping from feedparser's (and JSON Feed's) shapes onto the hints that travel with an article,
+and the refusal of XML that declares entities (billion laughs, XXE) before feedparser sees it; does no
+fetching.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import calendar
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +58,42 @@ class ParsedFeed:
 
 class FeedError(ValueError):
     """A body that is not a usable feed."""
+
+
+class UnsafeFeedError(FeedError):
+    """An XML body whose DOCTYPE declares entities: refused unparsed, so none is ever expanded."""
+
+
+# The prolog (XML declaration, comments, DOCTYPE) comes before the root element; entity declarations can
+# only live in a DOCTYPE's internal subset there. Searched as text, in whatever UTF the body is written.
+_DOCTYPE = re.compile(r"<!DOCTYPE\b[^\[>]*(\[.*?\]\s*)?>", re.I | re.S)
+_DECLARES_ENTITY = re.compile(r"<!ENTITY\b", re.I)
+_PROLOG_BYTES = 64 * 1024
+_UTF_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+             (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+             (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
+             (b"\x00<", "utf-16-be"), (b"<\x00", "utf-16-le"))
+
+
+def _prolog(body: bytes) -> str:
+    """The start of `body` as text, up to its root element (or the first 64 KB)."""
+    head = body[:_PROLOG_BYTES * 4]
+    encoding = next((name for bom, name in _UTF_BOMS if head.startswith(bom)), "latin-1")
+    text = head.decode(encoding, "replace").lstrip("\ufeff")
+    # Skip the declaration, comments, PIs and the DOCTYPE itself; stop at the first element.
+    root = re.search(r"<(?![?!])", re.sub(r"<!--.*?-->", "", text[:_PROLOG_BYTES * 2], flags=re.S))
+    return text if root is None else text[: root.start() + text.count("<!--") * 0 + len(text)]
+
+
+def refuse_entities(body: bytes) -> None:
+    """Raise UnsafeFeedError when `body` declares XML entities (internal or external) in a DOCTYPE."""
+    prolog = _prolog(body)
+    for doctype in _DOCTYPE.finditer(prolog):
+        subset = doctype.group(1) or ""
+        if _DECLARES_ENTITY.search(subset):
+            raise UnsafeFeedError("DOCTYPE declares XML entities (refused: billion laughs / XXE)")
+    if "<!DOCTYPE" in prolog.upper() and _DECLARES_ENTITY.search(prolog):
+        raise UnsafeFeedError("DOCTYPE declares XML entities (refused: billion laughs / XXE)")
 
 
 def _iso(struct: Any) -> str | None:

@@ -15,8 +15,8 @@ AGGREGATOR_DB = "aggregator.db"  # SQLite file path (or sqlite:///path) where st
 AGGREGATOR_SOURCES = ""  # registry TOML file; empty = the registry shipped in the package
 AGGREGATOR_CRAWL_SOURCES = ""  # comma-separated source ids to crawl; empty or "all" = every source
 AGGREGATOR_REFRESH = False  # re-fetch stored articles and ignore feed/sitemap/listing validators
-AGGREGATOR_DEDUP_THRESHOLD = 0.3  # MinHashLSH Jaccard threshold for near-duplicate candidates
-AGGREGATOR_DEDUP_NUM_PERM = 128  # MinHash permutations per signature
+AGGREGATOR_DEDUP_THRESHOLD = 0.2  # MinHashLSH Jaccard threshold for near-duplicate candidates (then verified)
+AGGREGATOR_DEDUP_NUM_PERM = 256  # MinHash permutations per signature
 AGGREGATOR_MIN_TEXT_CHARS = 200  # bodies shorter than this are counted as "no article" and not stored
 AGGREGATOR_CONTACT_URL = "https://github.com/news-aggregator"  # shown in the User-Agent
 

@@ -293,9 +293,14 @@ class SQLiteStorage:
 
 
 def open_storage(db: str) -> StoryStorage:
-    """Open the backend named by `db`: a file path or `sqlite:///path`."""
+    """Open the backend named by `db`: a file path, `sqlite:///path` or `postgresql://user@host/dbname`."""
     if db.startswith("sqlite:///"):
         return SQLiteStorage(db.removeprefix("sqlite:///"))
+    if db.startswith("postgresql://"):
+        from aggregator.storage_pg import PostgresStorage  # psycopg is imported only when PostgreSQL is used
+
+        return PostgresStorage.from_url(db)
     if "://" in db:
-        raise ValueError("unsupported database URL %r (supported: a file path or sqlite:///path)" % db)
+        raise ValueError("unsupported database URL %r (supported: a file path, sqlite:///path or "
+                         "postgresql://user@host/dbname)" % db)
     return SQLiteStorage(db)

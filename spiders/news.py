@@ -18,6 +18,7 @@ import scrapy
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from aggregator.canonical import canonical_url
@@ -277,7 +278,7 @@ class NewsSpider(scrapy.Spider):
 
     def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
-        if failure.check(IgnoreRequest):  # robots.txt said no, or a filter dropped it: not a fault
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):  # robots.txt said no: not a fault
             logger.info("Not fetching %s: %s", request.url, failure.getErrorMessage())
             self._count("articles/ignored")
             return

@@ -25,9 +25,9 @@ def kinds(tmp_path: Path) -> Iterator[tuple[ServedSites, dict, Path]]:
         yield bases, expected, registry
 
 
-def crawl(registry: Path, db: Path, *extra: str) -> str:
+def crawl(registry: Path, db: Path, *extra: str, code: int = 0) -> str:
     result = run_cli("crawl", "--all", "--sources", str(registry), "--db", str(db), *FAST, *extra)
-    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert result.returncode == code, result.stdout + result.stderr[-3000:]
     return result.stdout + result.stderr
 
 
@@ -120,7 +120,8 @@ def test_interrupted_crawl_resumes_without_refetching(kinds: tuple[ServedSites, 
     clean = sqlite3.connect(clean_db).execute("SELECT url FROM sightings ORDER BY url").fetchall()
     bases.reset_hits()
     db = tmp_path / "resumed.db"
-    crawl(registry, db, "--set", "CLOSESPIDER_ITEMCOUNT=5", "--set", "CONCURRENT_REQUESTS=1")
+    log = crawl(registry, db, "--set", "CLOSESPIDER_ITEMCOUNT=5", "--set", "CONCURRENT_REQUESTS=1", code=4)
+    assert "Crawl stopped: closespider_itemcount" in log
     first = set(article_hits(bases))
     assert 5 <= len(first) < len(clean)
     stored_first = {url for (url,) in sqlite3.connect(db).execute("SELECT url FROM sightings")}

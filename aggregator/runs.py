@@ -1,0 +1,129 @@
+"""The run history: one row per crawl run (start, end, sources, pages, stored, duplicates, errors, exit status).
+
+Kept in the same database as the stories, in a `runs` table of its own; `aggregator runs` and
+`aggregator stats` read it. Writes nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aggregator.storage import utc_now
+
+if TYPE_CHECKING:
+    from aggregator.crawl import CrawlSummary
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    sources TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    pages INTEGER,
+    stored INTEGER,
+    duplicates INTEGER,
+    updated INTEGER,
+    errors INTEGER,
+    exit_status INTEGER,
+    reason TEXT,
+    pid INTEGER
+)
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    sources: str
+    started: str
+    finished: str | None
+    pages: int | None
+    stored: int | None
+    duplicates: int | None
+    updated: int | None
+    errors: int | None
+    exit_status: int | None
+    reason: str | None
+
+
+class RunLog:
+    """Start and finish runs in a SQLite database file (the stories' own)."""
+
+    placeholder = "?"
+
+    def __init__(self, db: str) -> None:
+        self.connection = self.connect(db)
+        self.execute(SCHEMA)
+
+    def connect(self, db: str) -> Any:
+        path = Path(db.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        return connection
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return self.connection.execute(sql.replace("?", self.placeholder), args)
+
+    def start(self, sources: list[str]) -> int:
+        cursor = self.execute("INSERT INTO runs (sources, started, pid) VALUES (?, ?, ?) RETURNING id",
+                              (",".join(sources) or "all", utc_now(), os.getpid()))
+        return int(cursor.fetchone()[0])
+
+    def finish(self, run_id: int, summary: CrawlSummary | None) -> None:
+        """Record how run `run_id` ended; None means the crawl raised (recorded as crashed, exit 1)."""
+        if summary is None:
+            values: tuple[Any, ...] = (0, 0, 0, 0, 1, 1, "crashed")
+        else:
+            values = (summary.pages_fetched, summary.articles_stored, summary.duplicates_collapsed,
+                      summary.updated, summary.errors, summary.exit_code, summary.reason)
+        self.execute("UPDATE runs SET finished = ?, pages = ?, stored = ?, duplicates = ?, updated = ?,"
+                     " errors = ?, exit_status = ?, reason = ? WHERE id = ?", (utc_now(), *values, run_id))
+
+    def recent(self, limit: int = 20, source: str | None = None) -> list[Run]:
+        sql = "SELECT id, sources, started, finished, pages, stored, duplicates, updated, errors, exit_status," \
+              " reason FROM runs"
+        args: tuple[Any, ...] = ()
+        if source:
+            sql += " WHERE sources = ?"
+            args = (source,)
+        rows = self.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [Run(*row) for row in rows]
+
+    def totals(self) -> list[dict[str, Any]]:
+        """Per source: runs, failed runs, pages, stored, duplicates, errors, last run start — over the runs
+        that crawled that source alone (the scheduler's) and those that named it among others."""
+        rows = self.execute("SELECT sources, count(*), sum(CASE WHEN exit_status != 0 THEN 1 ELSE 0 END),"
+                            " sum(pages), sum(stored), sum(duplicates), sum(errors), max(started)"
+                            " FROM runs GROUP BY sources ORDER BY sources").fetchall()
+        keys = ("sources", "runs", "failed", "pages", "stored", "duplicates", "errors", "last_run")
+        return [dict(zip(keys, row)) for row in rows]
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PostgresRunLog(RunLog):
+    placeholder = "%s"
+
+    def connect(self, db: str) -> Any:
+        import psycopg
+
+        return psycopg.connect(db, autocommit=True)
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        sql = sql.replace("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY")
+        return super().execute(sql, args)
+
+
+def open_run_log(db: str) -> RunLog:
+    if db.startswith(("postgresql://", "postgres://")):
+        return PostgresRunLog(db)
+    return RunLog(db)

@@ -1,0 +1,128 @@
+"""SSRFGuardMiddleware: never fetch a discovered link that points into a private network.
+
+A link found in a feed, sitemap or page (or a redirect) whose host is, or resolves to, a loopback, private,
+link-local (cloud metadata), shared, reserved or multicast address is refused before any connection is
+made, and so is any scheme other than http(s). The hosts of the sources' own configured URLs are trusted
+(a source on an intranet, or the tests' loopback sites, is fetched on its own host and port). Owns this
+decision only; the spider's errback ignores the refusals it causes, as they are counted here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+
+from aggregator.sources import RegistryError, Source, load_registry
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RefusedAddress", "SSRFGuardMiddleware", "is_public_address", "trusted_hosts"]
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# Metadata services some clouds run on addresses that `is_global` alone would not flag everywhere.
+METADATA_ADDRESSES = frozenset({"169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254"})
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class RefusedAddress(IgnoreRequest):
+    """A request refused by the SSRF guard (a private address or a non-http(s) scheme)."""
+
+
+def is_public_address(address: Address) -> bool:
+    """True for an address on the public internet; False for loopback, private, link-local (metadata),
+    shared (100.64/10), reserved, multicast and unspecified addresses, also inside IPv4-mapped IPv6."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if str(address) in METADATA_ADDRESSES:
+        return False
+    return address.is_global and not address.is_multicast
+
+
+def _host_port(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower().rstrip("."), port
+
+
+def trusted_hosts(sources: Iterable[Source]) -> frozenset[tuple[str, int | None]]:
+    """(host, port) of every URL the registry configures: fetched even when private."""
+    hosts = set()
+    for source in sources:
+        urls = [*source.start_urls, *((source.homepage,) if source.homepage else ()),
+                *((source.pagination,) if source.pagination else ())]
+        for url in urls:
+            _, host, port = _host_port(url)
+            if host:
+                hosts.add((host, port))
+    return frozenset(hosts)
+
+
+class SSRFGuardMiddleware:
+    """Downloader middleware: refuses requests to private addresses on hosts the registry does not name.
+
+    Put it before RobotsTxtMiddleware (100), so no robots.txt is asked of a refused host either."""
+
+    def __init__(self, stats: Any, trusted: frozenset[tuple[str, int | None]]) -> None:
+        self.stats = stats
+        self.trusted = trusted
+        self.verdicts: dict[str, str | None] = {}  # host -> why it is refused (None: public), per crawl
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> SSRFGuardMiddleware:
+        settings = crawler.settings
+        if not settings.getbool("AGGREGATOR_SSRF_GUARD"):
+            raise NotConfigured("AGGREGATOR_SSRF_GUARD is off")
+        try:
+            registry = load_registry(settings.get("AGGREGATOR_SOURCES") or None)
+        except RegistryError:
+            registry = {}  # the spider reports the bad file; nothing is trusted meanwhile
+        return cls(crawler.stats, trusted_hosts(registry.values()))
+
+    async def process_request(self, request: Request) -> None:
+        scheme, host, port = _host_port(request.url)
+        if scheme not in DEFAULT_PORTS:
+            self._refuse(request, "scheme %r is never fetched" % scheme)
+        if (host, port) in self.trusted:
+            return None
+        if host not in self.verdicts:
+            self.verdicts[host] = await self._verdict(host, port)
+        why = self.verdicts[host]
+        if why is not None:
+            self._refuse(request, why)
+        return None
+
+    async def _verdict(self, host: str, port: int | None) -> str | None:
+        """Why `host` must not be fetched, or None when every address it has is public."""
+        if not host:
+            return "no host"
+        try:
+            addresses: list[Address] = [ipaddress.ip_address(host)]
+        except ValueError:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                return None  # unresolvable: the download fails with a DNS error of its own
+            addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+        for address in addresses:
+            if not is_public_address(address):
+                return "%s is a non-public address (%s)" % (host, address) if str(address) != host \
+                    else "%s is a non-public address" % host
+        return None
+
+    def _refuse(self, request: Request, why: str) -> None:
+        logger.error("Refusing to fetch %s: %s (SSRF guard)", request.url, why)
+        self.stats.inc_value("aggregator/errors/ssrf_refused")
+        raise RefusedAddress("SSRF guard: %s" % why)
