@@ -110,6 +110,98 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
     sys.exit(summary.exit_code)
 
 
+@main.command()
+@sources_option
+@db_option
+@click.option("--every", "default_every", envvar="AGGREGATOR_SCHEDULE_EVERY", default="1h", show_default=True,
+              help="Interval ('30m', '2h') or cron expression for sources without their own `every`.")
+@click.option("--for", "duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Stop after this many seconds (default: run until SIGTERM/SIGINT).")
+@click.option("--set", "set_pairs", multiple=True, metavar="NAME=VALUE", help="Passed to every crawl.")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.argument("source_ids", nargs=-1)
+def schedule(sources_file: str | None, db: str, default_every: str, duration: float | None,
+             set_pairs: tuple[str, ...], log_level: str, source_ids: tuple[str, ...]) -> None:
+    """Crawl each source (or SOURCE_IDS) at its own interval until stopped; each crawl in a child process."""
+    from aggregator.schedule import Every, ScheduleError, Scheduler, crawl_command
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
+    registry = _registry(sources_file)
+    unknown = [key for key in source_ids if key not in registry]
+    if unknown:
+        raise ConfigError("unknown source(s): %s; known sources: %s" % (", ".join(unknown), ", ".join(registry)))
+    try:
+        default = Every.parse(default_every)
+    except ScheduleError as exc:
+        raise click.BadParameter(str(exc), param_hint="--every") from None
+    chosen = [registry[key] for key in source_ids] if source_ids else list(registry.values())
+    schedules = {s.key: Every.parse(s.every) if s.every else default for s in chosen}
+    extra = [arg for pair in set_pairs for arg in ("--set", pair)] + ["--log-level", log_level.upper()]
+    scheduler = Scheduler(schedules, crawl_command(db, sources_file, extra))
+    sys.exit(scheduler.run(duration))
+
+
+@main.command()
+@db_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--source", default=None, metavar="KEY", help="Only runs of this source.")
+def runs(db: str, limit: int, source: str | None) -> None:
+    """The recent crawl runs, newest first."""
+    from aggregator.runs import open_run_log
+
+    _require_db(db)
+    log = open_run_log(db)
+    try:
+        rows = log.recent(limit, source)
+    finally:
+        log.close()
+    table = [("ID", "SOURCES", "STARTED", "FINISHED", "PAGES", "STORED", "DUPS", "UPDATED", "ERRORS", "EXIT",
+              "REASON")]
+    table += [(str(r.id), r.sources, r.started, r.finished or "running", *(str(v if v is not None else "")
+               for v in (r.pages, r.stored, r.duplicates, r.updated, r.errors, r.exit_status)), r.reason or "")
+              for r in rows]
+    _print_table(table)
+
+
+@main.command()
+@db_option
+def stats(db: str) -> None:
+    """Totals per source: stored stories and sightings, and what its crawl runs did."""
+    from aggregator.runs import open_run_log
+    from aggregator.storage import open_storage
+
+    _require_db(db)
+    storage = open_storage(db)
+    log = open_run_log(db)
+    try:
+        per_source = storage.source_totals()
+        runs = {row["sources"]: row for row in log.totals()}
+    finally:
+        storage.close()
+        log.close()
+    table = [("SOURCE", "STORIES", "SIGHTINGS", "LAST SEEN", "RUNS", "FAILED", "PAGES", "ERRORS", "LAST RUN")]
+    for key in sorted(set(per_source) | {k for k in runs if "," not in k}):
+        counts = per_source.get(key, {})
+        run = runs.get(key, {})
+        table.append((key, str(counts.get("stories", 0)), str(counts.get("sightings", 0)),
+                      counts.get("last_seen") or "", str(run.get("runs") or 0), str(run.get("failed") or 0),
+                      str(run.get("pages") or 0), str(run.get("errors") or 0), run.get("last_run") or ""))
+    _print_table(table)
+
+
+def _require_db(db: str) -> None:
+    if "://" not in db and not Path(db).exists():
+        raise ConfigError("no database at %s (run `aggregator crawl` first)" % db)
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    rows = [tuple(cell or "-" for cell in row) for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
 @main.command("sources")
 @sources_option
 def list_sources(sources_file: str | None) -> None:
@@ -144,8 +236,7 @@ def export(db: str, fmt: str, output: str, limit: int | None, since: str | None,
 
         if rfc3339(since) is None:
             raise click.BadParameter("not an ISO 8601 date: %r" % since, param_hint="--since")
-    if not db.startswith(("sqlite:", "postgresql:")) and not Path(db).exists():
-        raise ConfigError("no database at %s (run `aggregator crawl` first)" % db)
+    _require_db(db)
     storage = open_storage(db)
     try:
         feed = build_feed(storage, title=title, home_page_url=home_page_url, limit=limit, since=since,
@@ -184,8 +275,7 @@ def serve(db: str, sources_file: str | None, host: str, port: int, title: str, t
     from aggregator.storage import open_storage
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not db.startswith(("sqlite:", "postgresql:")) and not Path(db).exists():
-        raise ConfigError("no database at %s (run `aggregator crawl` first)" % db)
+    _require_db(db)
     try:
         open_storage(db).close()
     except ValueError as exc:

@@ -54,6 +54,7 @@ class ParsedFeed:
     entries: tuple[FeedEntry, ...]
     title: str | None = None
     problem: str | None = None  # set when the feed was malformed but still yielded entries
+    guid_conflicts: int = 0  # entries whose guid another link had, or whose link came with another guid
 
 
 class FeedError(ValueError):
@@ -64,36 +65,23 @@ class UnsafeFeedError(FeedError):
     """An XML body whose DOCTYPE declares entities: refused unparsed, so none is ever expanded."""
 
 
-# The prolog (XML declaration, comments, DOCTYPE) comes before the root element; entity declarations can
-# only live in a DOCTYPE's internal subset there. Searched as text, in whatever UTF the body is written.
-_DOCTYPE = re.compile(r"<!DOCTYPE\b[^\[>]*(\[.*?\]\s*)?>", re.I | re.S)
+# Entity declarations can only live in a DOCTYPE's internal subset. A DOCTYPE followed anywhere by
+# `<!ENTITY` is refused, however the subset is padded or commented; searched in whatever UTF the body is in.
+_DOCTYPE = re.compile(r"<!DOCTYPE\b", re.I)
 _DECLARES_ENTITY = re.compile(r"<!ENTITY\b", re.I)
-_PROLOG_BYTES = 64 * 1024
 _UTF_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
              (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
              (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
              (b"\x00<", "utf-16-be"), (b"<\x00", "utf-16-le"))
 
 
-def _prolog(body: bytes) -> str:
-    """The start of `body` as text, up to its root element (or the first 64 KB)."""
-    head = body[:_PROLOG_BYTES * 4]
-    encoding = next((name for bom, name in _UTF_BOMS if head.startswith(bom)), "latin-1")
-    text = head.decode(encoding, "replace").lstrip("\ufeff")
-    # Skip the declaration, comments, PIs and the DOCTYPE itself; stop at the first element.
-    root = re.search(r"<(?![?!])", re.sub(r"<!--.*?-->", "", text[:_PROLOG_BYTES * 2], flags=re.S))
-    return text if root is None else text[: root.start() + text.count("<!--") * 0 + len(text)]
-
-
 def refuse_entities(body: bytes) -> None:
-    """Raise UnsafeFeedError when `body` declares XML entities (internal or external) in a DOCTYPE."""
-    prolog = _prolog(body)
-    for doctype in _DOCTYPE.finditer(prolog):
-        subset = doctype.group(1) or ""
-        if _DECLARES_ENTITY.search(subset):
-            raise UnsafeFeedError("DOCTYPE declares XML entities (refused: billion laughs / XXE)")
-    if "<!DOCTYPE" in prolog.upper() and _DECLARES_ENTITY.search(prolog):
-        raise UnsafeFeedError("DOCTYPE declares XML entities (refused: billion laughs / XXE)")
+    """Raise UnsafeFeedError when `body` has a DOCTYPE that declares XML entities (internal or external)."""
+    encoding = next((name for bom, name in _UTF_BOMS if body.startswith(bom)), "latin-1")
+    text = body.decode(encoding, "replace")
+    doctype = _DOCTYPE.search(text)
+    if doctype is not None and _DECLARES_ENTITY.search(text, doctype.end()):
+        raise UnsafeFeedError("its DOCTYPE declares XML entities (refused unparsed: billion laughs / XXE)")
 
 
 def _iso(struct: Any) -> str | None:
@@ -131,7 +119,7 @@ def _json_feed(data: dict[str, Any]) -> ParsedFeed:
                 tags=tuple(t for t in item.get("tags") or [] if isinstance(t, str)),
             )
         )
-    return ParsedFeed(entries=tuple(entries), title=_text(data.get("title")))
+    return ParsedFeed(entries=tuple(entries), title=_text(data.get("title")), guid_conflicts=_guid_conflicts(entries))
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
@@ -146,6 +134,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
         if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")):
             raise FeedError("JSON without a jsonfeed.org version")
         return _json_feed(data)
+    refuse_entities(body)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -180,4 +169,20 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
             raise FeedError("malformed feed: %s" % problem)
     if not entries and not parsed.get("version"):
         raise FeedError("not a feed (no RSS, Atom or JSON Feed found)")
-    return ParsedFeed(entries=tuple(entries), title=_text(parsed.feed.get("title")), problem=problem)
+    return ParsedFeed(entries=tuple(entries), title=_text(parsed.feed.get("title")), problem=problem,
+                      guid_conflicts=_guid_conflicts(entries))
+
+
+def _guid_conflicts(entries: list[FeedEntry]) -> int:
+    """Entries that reuse another link's guid or give a listed link another guid. Harmless here: articles
+    are keyed by canonical URL, never by guid; counted so a feed that does it can be noticed."""
+    link_of: dict[str, str] = {}
+    guid_of: dict[str, str] = {}
+    conflicts = 0
+    for entry in entries:
+        if not entry.guid:
+            continue
+        if link_of.setdefault(entry.guid, entry.link) != entry.link or \
+                guid_of.setdefault(entry.link, entry.guid) != entry.guid:
+            conflicts += 1
+    return conflicts

@@ -18,7 +18,9 @@ AGGREGATOR_REFRESH = False  # re-fetch stored articles and ignore feed/sitemap/l
 AGGREGATOR_DEDUP_THRESHOLD = 0.2  # MinHashLSH Jaccard threshold for near-duplicate candidates (then verified)
 AGGREGATOR_DEDUP_NUM_PERM = 256  # MinHash permutations per signature
 AGGREGATOR_MIN_TEXT_CHARS = 200  # bodies shorter than this are counted as "no article" and not stored
+AGGREGATOR_SCHEDULE_EVERY = "1h"  # `aggregator schedule`: interval or cron expression for sources without `every`
 AGGREGATOR_CONTACT_URL = "https://github.com/news-aggregator"  # shown in the User-Agent
+AGGREGATOR_SSRF_GUARD = True  # refuse discovered links into private networks (hosts the registry names are trusted)
 
 # --- Scrapy -------------------------------------------------------------------------------------
 USER_AGENT = "news-aggregator/0.1 (+%s)" % AGGREGATOR_CONTACT_URL
@@ -39,6 +41,9 @@ TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 FEED_EXPORT_ENCODING = "utf-8"
+
+DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}  # only http(s) is ever fetched
+DOWNLOADER_MIDDLEWARES = {"aggregator.ssrf.SSRFGuardMiddleware": 50}  # before robots.txt (100): no request at all
 
 ITEM_PIPELINES = {
     "pipelines.extract.ExtractPipeline": 100,

@@ -145,8 +145,20 @@ def _source(path: str, key: str, table: Any) -> Source:
         allow=_patterns(path, key, "allow", table.get("allow")),
         deny=_patterns(path, key, "deny", table.get("deny")),
         download_delay=float(delay) if delay is not None else None,
-        every=_optional_str(path, key, "every", table.get("every")),
+        every=_every(path, key, table.get("every")),
     )
+
+
+def _every(path: str, key: str, value: Any) -> str | None:
+    from aggregator.schedule import Every, ScheduleError
+
+    text = _optional_str(path, key, "every", value)
+    if text is not None:
+        try:
+            Every.parse(text)
+        except ScheduleError as exc:
+            raise _fail(path, key, "every", str(exc)) from None
+    return text
 
 
 def _age(path: str, key: str, value: Any) -> float | None:

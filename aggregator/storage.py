@@ -124,6 +124,7 @@ class StoryStorage(Protocol):
                 source: str | None = None) -> list[Story]: ...
     def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]: ...
     def counts(self) -> dict[str, int]: ...
+    def source_totals(self) -> dict[str, dict[str, Any]]: ...
     def close(self) -> None: ...
 
 
@@ -282,6 +283,16 @@ class SQLiteStorage:
                     date_published=row["date_published"], first_seen=row["first_seen"],
                     similarity=row["similarity"], rule=row["rule"]))
         return found
+
+    def source_totals(self) -> dict[str, dict[str, Any]]:
+        """Per source: stories whose canonical item it holds, sightings, last sighting time."""
+        totals: dict[str, dict[str, Any]] = {}
+        for source, sightings, last_seen in self.db.execute(
+                "SELECT source, count(*), max(last_seen) FROM sightings GROUP BY source"):
+            totals[source] = {"sightings": sightings, "last_seen": last_seen, "stories": 0}
+        for source, stories in self.db.execute("SELECT source, count(*) FROM stories GROUP BY source"):
+            totals.setdefault(source, {"sightings": 0, "last_seen": None})["stories"] = stories
+        return totals
 
     def counts(self) -> dict[str, int]:
         stories = self.db.execute("SELECT count(*) FROM stories").fetchone()[0]

@@ -16,21 +16,28 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Response, TextResponse
+from scrapy.exceptions import StopDownload
+from scrapy.http import Headers, Request, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from aggregator.canonical import canonical_url
 from aggregator.dates import parse_date
 from aggregator.discovery import article_links, discover_feeds, next_page
-from aggregator.feeds import FeedError, parse_feed
+from aggregator.encoding import decode_page
+from aggregator.faults import NotFetched, classify
+from aggregator.feeds import FeedError, UnsafeFeedError, parse_feed
 from aggregator.items import ArticleItem
 from aggregator.sitemaps import SitemapError, parse_sitemap, sitemaps_from_robots
 from aggregator.sources import Source, load_registry
 from aggregator.storage import StoryStorage, open_storage
 
 logger = logging.getLogger(__name__)
+
+# Article links answered with these are not pages: stopped at the headers, counted as errors/not_html.
+BINARY_MAIN_TYPES = frozenset({"image", "audio", "video", "font", "model"})
+BINARY_TYPES = frozenset({"application/pdf", "application/zip", "application/gzip", "application/octet-stream",
+                          "application/msword", "application/x-shockwave-flash"})
 
 
 def _when(value: str | None) -> datetime | None:
@@ -61,6 +68,8 @@ class NewsSpider(scrapy.Spider):
         kwargs.setdefault("storage", open_storage(settings.get("AGGREGATOR_DB")))
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
+        crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
+        crawler.signals.connect(spider.on_dropped, signal=signals.request_dropped)
         return spider
 
     @classmethod
@@ -192,6 +201,10 @@ class NewsSpider(scrapy.Spider):
         try:
             content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
             feed = parse_feed(response.body, response.url, content_type)
+        except UnsafeFeedError as exc:
+            logger.error("Feed %s of source %s refused: %s", response.url, source.key, exc)
+            self._count("errors/feed_unsafe")
+            return
         except FeedError as exc:
             logger.error("Feed %s of source %s unusable: %s", response.url, source.key, exc)
             self._count("errors/feed_unusable")
@@ -200,6 +213,11 @@ class NewsSpider(scrapy.Spider):
             logger.warning("Feed %s of source %s is malformed but usable: %s",
                            response.url, source.key, feed.problem)
             self._count("feeds/malformed_used")
+        if feed.guid_conflicts:
+            logger.warning("Feed %s of source %s reuses guids across links (or changes a link's guid) %d time(s):"
+                           " articles are keyed by URL, so nothing is lost or doubled", response.url, source.key,
+                           feed.guid_conflicts)
+            self.crawler.stats.inc_value("aggregator/feeds/guid_conflicts", feed.guid_conflicts)
         self._count("feeds/parsed")
         for entry in feed.entries:
             request = self.article_request(response.urljoin(entry.link), source, response.url, entry.hints(),
@@ -266,10 +284,14 @@ class NewsSpider(scrapy.Spider):
             self._count("errors/not_html")
             return
         self._count("articles/fetched")
+        page = decode_page(response.body, response.headers.get("Content-Type", b"").decode("latin-1") or None)
+        if page.problem:
+            logger.warning("Article %s of source %s: %s", response.url, source.key, page.problem)
+            self._count("repaired/charset")
         yield ArticleItem(
             url=response.url,
             source=source.key,
-            html=response.text,
+            html=page.text,
             hints=hints,
             found_on=found_on,
             source_updated=source_updated,
@@ -278,15 +300,32 @@ class NewsSpider(scrapy.Spider):
 
     def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):  # robots.txt said no: not a fault
-            logger.info("Not fetching %s: %s", request.url, failure.getErrorMessage())
+        fault = classify(failure)
+        if fault is None:  # refused by the SSRF guard, which logged and counted it
+            return
+        if isinstance(fault, NotFetched):  # robots.txt said no, or a filter dropped it: not a fault
+            logger.info("Not fetching %s: %s", request.url, fault.message)
             self._count("articles/ignored")
             return
-        reason = failure.value.__class__.__name__
-        status = getattr(getattr(failure.value, "response", None), "status", None)
-        kind = "http_%d" % status if status else reason
-        logger.error("Fetching %s failed: %s", request.url, failure.getErrorMessage() or kind)
-        self._count("errors/%s" % kind)
+        logger.error("Fetching %s failed (%s): %s", request.url, fault.cause, fault.message)
+        self._count("errors/%s" % fault.cause)
+
+    def on_headers(self, headers: Headers, body_length: int, request: Request, spider: scrapy.Spider) -> None:
+        """Stop an article download at its headers when it is a binary file (a PDF, an image, a video)."""
+        if request.callback != self.parse_article:
+            return
+        content_type = headers.get("Content-Type", b"").decode("latin-1").split(";")[0].strip().lower()
+        if content_type.split("/")[0] in BINARY_MAIN_TYPES or content_type in BINARY_TYPES \
+                or content_type.startswith("application/vnd."):
+            raise StopDownload(fail=True)
+
+    def on_dropped(self, request: Request, spider: scrapy.Spider) -> None:
+        """A redirect back to a URL of its own chain is dropped by the duplicate filter: that is a loop."""
+        chain = request.meta.get("redirect_urls") or []
+        if request.url in chain:
+            logger.error("Fetching %s failed (redirect_loop): redirected back to itself via %s", chain[0],
+                         " -> ".join(chain[1:] + [request.url]))
+            self._count("errors/redirect_loop")
 
     def on_closed(self, spider: scrapy.Spider, reason: str) -> None:
         if self.storage is None:
