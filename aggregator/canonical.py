@@ -75,3 +75,15 @@ def resolve_canonical(page_url: str, declared: str | None) -> str:
             return canonical_url(target)
         logger.debug("Ignoring rel=canonical %s on %s: another site", target, page_url)
     return canonical_url(page_url)
+
+
+def canonical_claim(page_url: str, *declared: str | None) -> str | None:
+    """The canonical URL a page declares (rel=canonical, og:url) on *another* site: the page says it is
+    a copy of that one. None when every declaration stays on the page's own site."""
+    for value in declared:
+        if not value:
+            continue
+        target = urljoin(page_url, value.strip())
+        if urlsplit(target).scheme in ("http", "https") and not same_site(page_url, target):
+            return canonical_url(target)
+    return None

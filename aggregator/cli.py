@@ -202,6 +202,39 @@ def _print_table(rows: list[tuple[str, ...]]) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
+@main.command()
+@click.argument("story_id")
+@db_option
+def explain(story_id: str, db: str) -> None:
+    """Why a story is what it is: its canonical item and why, every sighting with the similarity and the
+    rule that matched it, and its earlier versions."""
+    from aggregator.storage import open_storage
+
+    _require_db(db)
+    storage = open_storage(db)
+    try:
+        story = storage.story(story_id)
+        if story is None:
+            raise ConfigError("no story %r in %s" % (story_id, db))
+        sightings = storage.sightings([story_id])[story_id]
+        versions = storage.versions(story_id)
+    finally:
+        storage.close()
+    click.echo("Story %s: %s" % (story.id, story.title or "(untitled)"))
+    click.echo("  canonical item: %s (%s) — chosen by %s" % (story.url, story.source, story.canonical_reason))
+    click.echo("  published: %s (from %s); first seen %s" % (story.date_published or "-", story.date_source or "-",
+                                                           story.first_seen))
+    click.echo("Sightings (%d):" % len(sightings))
+    table = [("SOURCE", "RULE", "SIMILARITY", "FIRST SEEN", "URL")]
+    table += [(s.source, s.rule or "", "%.3f" % s.similarity if s.similarity is not None else "", s.first_seen,
+               s.url) for s in sightings]
+    _print_table(table)
+    if versions:
+        click.echo("Earlier versions (%d):" % len(versions))
+        _print_table([("RECORDED", "URL", "TITLE")] + [(v["recorded_at"], v["url"], v["title"] or "")
+                                                       for v in versions])
+
+
 @main.command("sources")
 @sources_option
 def list_sources(sources_file: str | None) -> None:

@@ -13,7 +13,7 @@ class ArticleItem:
     spider:       url, source, html, hints (what the feed said), found_on (feed or listing URL),
                   source_updated
     extract:      article (an `aggregator.extraction.Article`); html is released afterwards
-    canonicalize: canonical_url
+    canonicalize: canonical_url, canonical_claim (a canonical URL the page declares on another site)
     dedup:        story_id, is_new_story, similarity, rule, fingerprint
     """
 
@@ -24,8 +24,10 @@ class ArticleItem:
     found_on: str | None = None
     source_updated: str | None = None  # the feed/sitemap's last-change date for this URL, when it gave one
     declared_canonical: str | None = None
+    declared_og_url: str | None = None
     article: Any = None
     canonical_url: str | None = None
+    canonical_claim: str | None = None
     story_id: str | None = None
     is_new_story: bool = False
     similarity: float | None = None

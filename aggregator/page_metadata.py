@@ -261,13 +261,13 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
     ]
     published = [("jsonld", v) for v in _dates(article.get("datePublished"))]
     published += [("meta", v) for v in _meta(
-        tree, "article:published_time", "og:article:published_time", "datePublished", "pubdate",
+        meta, "article:published_time", "og:article:published_time", "datePublished", "pubdate",
         "publishdate", "publish-date", "date", "dc.date", "dc.date.issued", "sailthru.date", "parsely-pub-date",
     )]
     published += [("meta", v) for v in tree.xpath("//time[@itemprop='datePublished']/@datetime")]
     modified = [("jsonld", v) for v in _dates(article.get("dateModified"))]
     modified += [("meta", v) for v in _meta(
-        tree, "article:modified_time", "og:updated_time", "dateModified", "last-modified",
+        meta, "article:modified_time", "og:updated_time", "dateModified", "last-modified",
     )]
 
     language = normalise_language(next(iter(tree.xpath("/html/@lang | /html/@xml:lang")), None))

@@ -123,6 +123,8 @@ class SSRFGuardMiddleware:
         return None
 
     def _refuse(self, request: Request, why: str) -> None:
-        logger.error("Refusing to fetch %s: %s (SSRF guard)", request.url, why)
+        chain = request.meta.get("redirect_urls") or []
+        via = " (redirected from %s)" % chain[0] if chain else ""
+        logger.error("Refusing to fetch %s%s: %s (ssrf_refused)", request.url, via, why)
         self.stats.inc_value("aggregator/errors/ssrf_refused")
         raise RefusedAddress("SSRF guard: %s" % why)

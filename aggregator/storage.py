@@ -15,8 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from aggregator.story_identity import Candidate, choose_canonical
+
 logger = logging.getLogger(__name__)
 
+SAME_SOURCE_RULE = "same_source_update"  # a later version of the story from the outlet that ran it
 SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -35,6 +38,8 @@ CREATE TABLE IF NOT EXISTS stories (
     date_modified TEXT,
     date_source TEXT,
     text_hash TEXT NOT NULL,
+    canonical_claim TEXT,
+    canonical_reason TEXT NOT NULL DEFAULT 'first_seen',
     first_seen TEXT NOT NULL,
     updated TEXT NOT NULL
 );
@@ -106,6 +111,8 @@ class Story:
     date_modified: str | None
     first_seen: str
     updated: str
+    date_source: str | None = None
+    canonical_reason: str = "first_seen"  # why this item stands for the story (aggregator.story_identity)
 
 
 class StoryStorage(Protocol):
@@ -116,7 +123,18 @@ class StoryStorage(Protocol):
     def fingerprints(self) -> Iterator[tuple[str, bytes]]: ...
     def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
              similarity: float | None, rule: str | None, fingerprint: bytes | None,
-             source_updated: str | None = None) -> str: ...
+             source_updated: str | None = None, canonical_claim: str | None = None) -> str: ...
+    def story(self, story_id: str) -> Story | None: ...
+    def sources_of(self, story_id: str) -> set[str]: ...
+    def sources_of(self, story_id: str) -> set[str]:
+        """The sources a story has been seen on."""
+        rows = self.db.execute("SELECT DISTINCT source FROM sightings WHERE story_id = ?", (story_id,))
+        return {source for (source,) in rows}
+
+    def story(self, story_id: str) -> Story | None:
+        row = self.db.execute("SELECT * FROM stories WHERE id = ?", (story_id,)).fetchone()
+        return _story(row) if row else None
+
     def versions(self, story_id: str) -> list[dict[str, Any]]: ...
     def validators(self, url: str) -> tuple[str | None, str | None] | None: ...
     def save_validators(self, validators: dict[str, tuple[str | None, str | None]]) -> None: ...
@@ -126,6 +144,16 @@ class StoryStorage(Protocol):
     def counts(self) -> dict[str, int]: ...
     def source_totals(self) -> dict[str, dict[str, Any]]: ...
     def close(self) -> None: ...
+
+
+def _story(row: Any) -> Story:
+    return Story(
+        id=row["id"], url=row["url"], source=row["source"], title=row["title"], text=row["text"],
+        summary=row["summary"], authors=tuple(json.loads(row["authors"])), tags=tuple(json.loads(row["tags"])),
+        language=row["language"], image=row["image"], date_published=row["date_published"],
+        date_modified=row["date_modified"], first_seen=row["first_seen"], updated=row["updated"],
+        date_source=row["date_source"], canonical_reason=row["canonical_reason"],
+    )
 
 
 def utc_now() -> str:
@@ -182,10 +210,12 @@ class SQLiteStorage:
 
     def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
              similarity: float | None, rule: str | None, fingerprint: bytes | None,
-             source_updated: str | None = None) -> str:
+             source_updated: str | None = None, canonical_claim: str | None = None) -> str:
         """Store one sighting of `story_id`, creating the story if it is new. Returns "new" (a new story),
-        "sighting" (a new place for a stored story), "updated" (a stored URL with a new text: a new
-        version) or "seen" (a stored URL, text unchanged)."""
+        "sighting" (a new place for a stored story; it may become the story's canonical item, see
+        `aggregator.story_identity`), "updated" (a new text for a stored URL, or a later version of the
+        story from the same source at another URL: the old text is kept as a version) or "seen" (a
+        stored URL, text unchanged)."""
         now = utc_now()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
@@ -195,16 +225,17 @@ class SQLiteStorage:
                     self.db.execute("UPDATE sightings SET last_seen = ?, source_updated ="
                                     " coalesce(?, source_updated) WHERE url = ?", (now, source_updated, url))
                     return "seen"
-                self._new_version(known["story_id"], url, article, text_hash, fingerprint, source_updated, now)
+                self._new_version(known["story_id"], url, source, article, text_hash, fingerprint,
+                                  source_updated, now)
                 return "updated"
             created = self.db.execute(
                 "INSERT OR IGNORE INTO stories (id, url, source, title, text, summary, authors, tags,"
-                " language, image, date_published, date_modified, date_source, text_hash, first_seen,"
-                " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " language, image, date_published, date_modified, date_source, text_hash, canonical_claim,"
+                " first_seen, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (story_id, url, source, article.title, article.text, article.description,
                  json.dumps(list(article.authors)), json.dumps(list(article.tags)), article.language,
                  article.image, article.date_published, article.date_modified, article.date_source,
-                 text_hash, now, now),
+                 text_hash, canonical_claim, now, now),
             ).rowcount
             self.db.execute(
                 "INSERT INTO sightings (story_id, url, source, title, date_published, first_seen,"
@@ -213,27 +244,66 @@ class SQLiteStorage:
                 (story_id, url, source, article.title, article.date_published, now, now,
                  similarity, rule if not created else "first", text_hash, source_updated, fingerprint),
             )
-        return "new" if created else "sighting"
+            if created:
+                return "new"
+            if rule == SAME_SOURCE_RULE:
+                self._new_version(story_id, url, source, article, text_hash, None, source_updated, now)
+                return "updated"
+            self._choose_canonical(story_id, url, article, text_hash, canonical_claim, now)
+        return "sighting"
 
-    def _new_version(self, story_id: str, url: str, article: Any, text_hash: str, fingerprint: bytes | None,
-                     source_updated: str | None, now: str) -> None:
-        """A stored URL came back with another text: keep the old text as a version, take the new one."""
-        story = self.db.execute("SELECT url, title, text, text_hash, date_modified FROM stories WHERE id = ?",
-                                (story_id,)).fetchone()
-        if story["url"] == url:  # the story's own item changed: the story takes the new text
+    def _choose_canonical(self, story_id: str, url: str, article: Any, text_hash: str,
+                          canonical_claim: str | None, now: str) -> None:
+        """A new outlet's item of the story: it replaces the canonical item when it should (and why)."""
+        current = self.db.execute("SELECT url, date_published, date_source, length(text) AS text_length,"
+                                  " canonical_claim FROM stories WHERE id = ?", (story_id,)).fetchone()
+        replace, reason = choose_canonical(
+            Candidate(current["url"], current["date_published"], current["date_source"], current["text_length"],
+                      current["canonical_claim"]),
+            Candidate(url, article.date_published, article.date_source, len(article.text), canonical_claim))
+        if replace:
+            source = self.db.execute("SELECT source FROM sightings WHERE url = ?", (url,)).fetchone()[0]
+            self.db.execute(
+                "UPDATE stories SET url = ?, source = ?, title = ?, text = ?, summary = ?, authors = ?, tags = ?,"
+                " language = ?, image = ?, date_published = ?, date_modified = ?, date_source = ?, text_hash = ?,"
+                " canonical_claim = ?, canonical_reason = ?, updated = ? WHERE id = ?",
+                (url, source, article.title, article.text, article.description, json.dumps(list(article.authors)),
+                 json.dumps(list(article.tags)), article.language, article.image, article.date_published,
+                 article.date_modified, article.date_source, text_hash, canonical_claim, reason, now, story_id))
+        elif reason != "first_seen":
+            self.db.execute("UPDATE stories SET canonical_reason = ? WHERE id = ?", (reason, story_id))
+
+    def _new_version(self, story_id: str, url: str, source: str, article: Any, text_hash: str,
+                     fingerprint: bytes | None, source_updated: str | None, now: str) -> None:
+        """A later version of an item of the story: a stored URL with another text, or the same source's
+        item at a new URL. When it is the story's canonical item, the old text is kept as a version and
+        the story takes the new one."""
+        story = self.db.execute("SELECT url, source, title, text, text_hash, date_modified FROM stories"
+                                " WHERE id = ?", (story_id,)).fetchone()
+        if story["url"] == url or story["source"] == source:
             self.db.execute(
                 "INSERT INTO story_versions (story_id, url, title, text, text_hash, date_modified, recorded_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (story_id, url, story["title"], story["text"], story["text_hash"], story["date_modified"], now))
+                (story_id, story["url"], story["title"], story["text"], story["text_hash"], story["date_modified"],
+                 now))
             self.db.execute(
-                "UPDATE stories SET title = ?, text = ?, summary = coalesce(?, summary), text_hash = ?,"
+                "UPDATE stories SET url = ?, title = ?, text = ?, summary = coalesce(?, summary), text_hash = ?,"
                 " date_modified = coalesce(?, date_modified), updated = ? WHERE id = ?",
-                (article.title, article.text, article.description, text_hash,
+                (url, article.title, article.text, article.description, text_hash,
                  article.date_modified or source_updated, now, story_id))
         self.db.execute(
             "UPDATE sightings SET title = ?, text_hash = ?, fingerprint = coalesce(?, fingerprint), last_seen = ?,"
             " source_updated = coalesce(?, source_updated) WHERE url = ?",
             (article.title, text_hash, fingerprint, now, source_updated, url))
+
+    def sources_of(self, story_id: str) -> set[str]:
+        """The sources a story has been seen on."""
+        rows = self.db.execute("SELECT DISTINCT source FROM sightings WHERE story_id = ?", (story_id,))
+        return {source for (source,) in rows}
+
+    def story(self, story_id: str) -> Story | None:
+        row = self.db.execute("SELECT * FROM stories WHERE id = ?", (story_id,)).fetchone()
+        return _story(row) if row else None
 
     def versions(self, story_id: str) -> list[dict[str, Any]]:
         """Earlier texts of a story, oldest first."""
@@ -258,16 +328,7 @@ class SQLiteStorage:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [
-            Story(
-                id=row["id"], url=row["url"], source=row["source"], title=row["title"], text=row["text"],
-                summary=row["summary"], authors=tuple(json.loads(row["authors"])),
-                tags=tuple(json.loads(row["tags"])), language=row["language"], image=row["image"],
-                date_published=row["date_published"], date_modified=row["date_modified"],
-                first_seen=row["first_seen"], updated=row["updated"],
-            )
-            for row in self.db.execute(sql, args)
-        ]
+        return [_story(row) for row in self.db.execute(sql, args)]
 
     def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]:
         found: dict[str, list[Sighting]] = {story_id: [] for story_id in story_ids}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aggregator.canonical import resolve_canonical
+from aggregator.canonical import canonical_claim, resolve_canonical
 from aggregator.items import ArticleItem
 
 
 class CanonicalizePipeline:
-    """Sets `canonical_url` from the page URL and its same-site `rel=canonical`."""
+    """Sets `canonical_url` from the page URL and its same-site `rel=canonical`, and `canonical_claim`
+    when the page names another outlet's URL as canonical (used to choose the story's canonical item)."""
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CanonicalizePipeline:
@@ -17,4 +18,5 @@ class CanonicalizePipeline:
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         item.canonical_url = resolve_canonical(item.url, item.declared_canonical)
+        item.canonical_claim = canonical_claim(item.url, item.declared_canonical, item.declared_og_url)
         return item

@@ -14,7 +14,7 @@ from typing import Any
 
 from aggregator.dedup import Fingerprint, StoryIndex
 from aggregator.items import ArticleItem
-from aggregator.storage import StoryStorage, open_storage
+from aggregator.storage import SAME_SOURCE_RULE, StoryStorage, open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +72,12 @@ class DedupPipeline:
             item.story_id, item.is_new_story = new_story_id(item.canonical_url), True
         else:
             item.story_id, item.similarity, item.rule = match.story_id, match.similarity, match.rule
-            self.stats.inc_value("aggregator/dedup/%s" % match.rule)
+            if item.source in self.storage.sources_of(match.story_id):
+                # The outlet that ran the story ran it again at another URL (an edited headline, a new
+                # slug or GUID): a later version of the story, not a sighting from another outlet.
+                item.rule = SAME_SOURCE_RULE
+            self.stats.inc_value("aggregator/dedup/%s" % item.rule)
             logger.info("%s is a copy of story %s (%s, similarity %.2f)",
-                        item.canonical_url, match.story_id, match.rule, match.similarity)
+                        item.canonical_url, match.story_id, item.rule, match.similarity)
         self.index.insert(item.story_id, fingerprint)
         return item

@@ -41,6 +41,7 @@ class StorePipeline:
             rule=item.rule,
             fingerprint=fingerprint.to_bytes() if fingerprint is not None else None,
             source_updated=item.source_updated,
+            canonical_claim=item.canonical_claim,
         )
         # new: a new story; sighting: a duplicate collapsed into a stored story; updated: a new version
         # of a stored page; seen: already stored, unchanged.

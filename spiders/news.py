@@ -45,6 +45,14 @@ def _when(value: str | None) -> datetime | None:
     return parsed[0] if parsed else None
 
 
+def _join(response: Response, link: str) -> str:
+    """`link` made absolute against the page; left as is when it cannot be (article_request reports it)."""
+    try:
+        return response.urljoin(link)
+    except ValueError:
+        return link
+
+
 class NewsSpider(scrapy.Spider):
     """Crawl the chosen sources of the registry: `scrapy crawl news -a sources=astanatimes,timesca`."""
 
@@ -151,7 +159,18 @@ class NewsSpider(scrapy.Spider):
 
     def article_request(self, url: str, source: Source, found_on: str, hints: dict[str, Any] | None = None,
                         last_change: str | None = None, published: str | None = None) -> scrapy.Request | None:
-        """The request for one article, or None when it is filtered out or already stored unchanged."""
+        """The request for one article, or None when it is filtered out, already stored unchanged, or its
+        link is not a usable URL (logged and counted: one bad link must not cost the rest of its feed)."""
+        try:
+            return self._article_request(url, source, found_on, hints, last_change, published)
+        except ValueError as exc:
+            logger.error("Link %r on %s (source %s) is not a usable URL (bad_link): %s", url, found_on, source.key,
+                         exc)
+            self._count("errors/bad_link")
+            return None
+
+    def _article_request(self, url: str, source: Source, found_on: str, hints: dict[str, Any] | None,
+                         last_change: str | None, published: str | None) -> scrapy.Request | None:
         url = canonical_url(url)  # so a tracking-parameter variant is filtered as a duplicate request
         if urlsplit(url).scheme not in ("http", "https"):
             return None
@@ -220,7 +239,7 @@ class NewsSpider(scrapy.Spider):
             self.crawler.stats.inc_value("aggregator/feeds/guid_conflicts", feed.guid_conflicts)
         self._count("feeds/parsed")
         for entry in feed.entries:
-            request = self.article_request(response.urljoin(entry.link), source, response.url, entry.hints(),
+            request = self.article_request(_join(response, entry.link), source, response.url, entry.hints(),
                                            last_change=entry.updated or entry.published,
                                            published=entry.published)
             if request is not None:
@@ -262,7 +281,7 @@ class NewsSpider(scrapy.Spider):
             return
         self._count("sitemaps/parsed")
         for entry in sitemap.entries:
-            url = response.urljoin(entry.loc)
+            url = _join(response, entry.loc)
             if sitemap.kind == "sitemapindex":
                 when = _when(entry.lastmod)
                 if source.max_age is not None and when is not None and \
@@ -296,6 +315,7 @@ class NewsSpider(scrapy.Spider):
             found_on=found_on,
             source_updated=source_updated,
             declared_canonical=response.css("link[rel=canonical]::attr(href)").get(),
+            declared_og_url=response.css("meta[property='og:url']::attr(content)").get(),
         )
 
     def on_error(self, failure: Failure) -> None:
@@ -307,7 +327,12 @@ class NewsSpider(scrapy.Spider):
             logger.info("Not fetching %s: %s", request.url, fault.message)
             self._count("articles/ignored")
             return
-        logger.error("Fetching %s failed (%s): %s", request.url, fault.cause, fault.message)
+        chain = request.meta.get("redirect_urls") or []
+        if chain:  # name the URL that was linked, and where its redirects led
+            logger.error("Fetching %s failed (%s): %s (redirected to %s)", chain[0], fault.cause, fault.message,
+                         request.url)
+        else:
+            logger.error("Fetching %s failed (%s): %s", request.url, fault.cause, fault.message)
         self._count("errors/%s" % fault.cause)
 
     def on_headers(self, headers: Headers, body_length: int, request: Request, spider: scrapy.Spider) -> None:

@@ -132,10 +132,12 @@ def build(server: FaultServer, secret_base: str) -> Expected:
                                 "<script>render()</script></body></html>"), None)
     fault("/fault/redirect-to-secret", redirect(secret_base + "/secret/redirected"), "ssrf_refused")
     for url in (secret_base + "/secret/linked", "http://169.254.169.254/latest/meta-data/",
-                "http://10.255.255.1/internal", "http://[::1]:%s/secret/v6" % secret_base.rsplit(":", 1)[1]):
+                "http://10.255.255.1/internal", "http://0x7f.0.0.1:9/secret/hex"):
         main_items.append(("ssrf", url, url))
         expected.never_fetched.append(url)
     expected.errors["ssrf_refused"] = 1 + len(expected.never_fetched)
+    main_items.append(("bad link", "http://127.0.0.60:99999/news/x", "bad-link"))
+    expected.errors["bad_link"] = 1
 
     routes["/feed.rss"] = page(rss(base, main_items), "application/rss+xml")
     # A feed served as text/html still reads as a feed.
@@ -162,7 +164,7 @@ def guid_feed(base: str, generation: int) -> str:
     """Two links under one guid, and one link under two guids that change on every crawl."""
     return rss(base, [("A", base + "/news/guid-a", "shared"), ("B", base + "/news/guid-b", "shared"),
                       ("C", base + "/news/guid-c", "c-%d" % generation),
-                      ("C again", base + "/news/guid-c?utm_source=feed", "c-%d-bis" % generation)])
+                      ("C again", base + "/news/guid-c", "c-%d-bis" % generation)])
 
 
 SOURCES = """
@@ -177,4 +179,5 @@ def article_page(slug: str) -> str:
     """A plain article page of its own text (for the guid feeds)."""
     rng = random.Random(slug)
     story = make_story(rng, 0, NOW - timedelta(hours=3))
+    story.slug = slug
     return render_article(SiteSpec(name="Guids"), story, []).replace("{{BASE}}", "")

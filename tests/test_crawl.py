@@ -91,3 +91,21 @@ def test_export_after_crawl(crawled: Path, seed_expected: dict, tmp_path: Path) 
             for s in item["_aggregator"]["sightings"]} >= {"timesca"}
     assert len(json.loads(only_timesca.stdout)["items"]) == sum(
         any(s[0] == "timesca" for s in story["sightings"]) for story in seed_expected["stories"])
+
+
+def test_explain_shows_each_sighting_with_its_similarity_and_rule(crawled: Path) -> None:
+    con = sqlite3.connect(crawled)
+    story_id = con.execute("SELECT story_id FROM sightings GROUP BY story_id HAVING count(*) = 2 "
+                           "ORDER BY story_id LIMIT 1").fetchone()[0]
+    rows = con.execute("SELECT source, rule, similarity FROM sightings WHERE story_id = ?", (story_id,)).fetchall()
+    result = run_cli("explain", story_id, "--db", str(crawled))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Story %s: " % story_id)
+    assert "Sightings (2):" in result.stdout
+    for source, rule, similarity in rows:
+        line = next(line for line in result.stdout.splitlines() if line.startswith(source + " "))
+        assert rule in line
+        if similarity is not None:
+            assert "%.3f" % similarity in line
+    missing = run_cli("explain", "nosuchstory", "--db", str(crawled))
+    assert missing.returncode == 2 and "no story 'nosuchstory'" in missing.stderr

@@ -230,3 +230,17 @@ def test_parse_date_always_has_an_offset(value: str, expected: str) -> None:
 )
 def test_date_from_url(url: str, expected: datetime | None) -> None:
     assert date_from_url(url) == expected
+
+
+def test_meta_tags_alone_give_the_dates() -> None:
+    body = "".join("<p>Paragraph %d of a story about the regional grain harvest and its exports.</p>" % i
+                   for i in range(12))
+    html = ('<html lang="en"><head><title>Harvest</title>'
+            '<meta property="article:published_time" content="2026-11-17T08:45:00+01:00">'
+            '<meta property="article:modified_time" content="2026-11-18T10:00:00+01:00"></head>'
+            "<body><article><h1>Harvest</h1>%s</article></body></html>" % body)
+    article = extract_article(html, url="https://news.example/harvest", now=datetime(2026, 11, 27, tzinfo=UTC))
+    assert article is not None
+    assert article.date_published == "2026-11-17T08:45:00+01:00"
+    assert article.date_modified == "2026-11-18T10:00:00+01:00"
+    assert article.date_source == "meta"

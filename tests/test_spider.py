@@ -165,3 +165,33 @@ def test_per_source_download_delay_becomes_a_download_slot(tmp_path: Path) -> No
     settings = Settings({"AGGREGATOR_SOURCES": str(registry)})
     NewsSpider.update_settings(settings)
     assert settings.getdict("DOWNLOAD_SLOTS") == {"slow.example": {"delay": 5.0}}
+
+
+def test_same_story_at_a_new_url_of_the_same_outlet_is_a_version(kinds: tuple[ServedSites, dict, Path],
+                                                                  tmp_path: Path) -> None:
+    bases, expected, registry = kinds
+    db = tmp_path / "k.db"
+    crawl(registry, db)
+    site = tmp_path / "sites" / "home"
+    old_slug = expected["home"][1]
+    new_slug = old_slug + "-updated"
+    html = (site / "news" / (old_slug + ".html")).read_text("utf-8")
+    title = html.split("<h1>")[1].split("</h1>")[0]
+    html = html.replace(old_slug, new_slug).replace(title, "UPDATED: " + title)
+    (site / "news" / (new_slug + ".html")).write_text(html.replace("</p></div>", " Updated at noon.</p></div>", 1),
+                                                      "utf-8")
+    feed = site / "atom.xml"
+    feed.write_text(feed.read_text("utf-8").replace(
+        "</feed>", '<entry><title>UPDATED</title><link href="{{BASE}}/news/%s"/><id>new-guid</id>'
+        "<updated>%s</updated></entry></feed>" % (new_slug, kinds_site.NOW.isoformat())), "utf-8")
+    con = sqlite3.connect(db)
+    stories_before = con.execute("SELECT count(*) FROM stories").fetchone()[0]
+    log = crawl(registry, db)
+    assert "stories updated:       1" in log and "articles stored:       0" in log
+    assert con.execute("SELECT count(*) FROM stories").fetchone()[0] == stories_before
+    story_id, url, story_title = con.execute(
+        "SELECT id, url, title FROM stories WHERE url LIKE ?", ("%" + new_slug,)).fetchone()
+    assert story_title.startswith("UPDATED: ")
+    rules = dict(con.execute("SELECT url, rule FROM sightings WHERE story_id = ?", (story_id,)).fetchall())
+    assert rules[url] == "same_source_update"
+    assert con.execute("SELECT count(*) FROM story_versions WHERE story_id = ?", (story_id,)).fetchone()[0] == 1

@@ -1,0 +1,123 @@
+"""kill -9 at random moments of a crawl, then a rerun: the same stories and sightings as one clean crawl.
+
+Two generated sites of 100 articles each, the second carrying 15 verbatim copies of the first's stories
+(cross-source duplicates). One database is crawled cleanly; another is crawled by processes killed with
+SIGKILL after a random delay, 20 times, then once to the end. Story ids depend on which copy is seen
+first, which concurrency decides, so stories are compared as the sets of URLs they were seen at.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.dedup import Fingerprint, StoryIndex
+from aggregator.sitegen import SiteSpec, Story, generate_stories, write_site
+from aggregator.snapshot import render_template, serve_snapshot
+from tests.conftest import FAST, PROJECT, run_cli
+
+KILLS = 20
+COPIES = 15
+SOURCES = """
+[sources.alpha]
+name = "Alpha"
+feed = "{{BASE:alpha}}/feed.rss"
+
+[sources.beta]
+name = "Beta"
+feed = "{{BASE:beta}}/feed.rss"
+"""
+# A little politeness stretches the crawl to a few seconds, so that most kills land in the middle of it.
+CRAWL = ["--set", "CONCURRENT_REQUESTS_PER_DOMAIN=2", "--set", "DOWNLOAD_DELAY=0.02", "--set",
+         "RANDOMIZE_DOWNLOAD_DELAY=false", "--log-level", "WARNING"]
+
+
+def _sites(root: Path) -> None:
+    alpha = SiteSpec(name="alpha", stories=generate_stories(100, seed=21))
+    beta_stories = generate_stories(100 - COPIES, seed=22, start=datetime(2026, 3, 1, tzinfo=UTC))
+    for n, original in enumerate(alpha.stories[:COPIES]):
+        beta_stories.append(Story(slug="syndicated-%d-%s" % (n, original.slug), title=original.title,
+                                  paragraphs=list(original.paragraphs),
+                                  published=original.published + timedelta(hours=3), author="Wire Service"))
+    beta = SiteSpec(name="beta", stories=beta_stories, template=1, sitemap=False)
+    for site in (alpha, beta):
+        write_site(root, site, feed_size=len(site.stories))
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    tmp = tmp_path_factory.mktemp("crash")
+    _sites(tmp / "sites")
+    with serve_snapshot(tmp / "sites", first_host=70) as bases:
+        registry = tmp / "sources.toml"
+        registry.write_text(render_template(SOURCES, bases), "utf-8")
+        yield registry
+
+
+def _command(registry: Path, db: Path) -> list[str]:
+    return [sys.executable, "-m", "aggregator.cli", "crawl", "--all", "--sources", str(registry), "--db", str(db),
+            *FAST, *CRAWL]
+
+
+def state(db: Path) -> dict[str, object]:
+    """What a crawl stored, independent of which copy of a story happened to be seen first."""
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    stories = {story_id: url for story_id, url in con.execute("SELECT id, url FROM stories")}
+    groups: dict[str, set[str]] = {}
+    for story_id, url in con.execute("SELECT story_id, url FROM sightings"):
+        groups.setdefault(story_id, set()).add(url)
+    assert set(groups) == set(stories), "a story without sightings, or a sighting without its story"
+    assert all(stories[story_id] in urls for story_id, urls in groups.items())
+    missing = con.execute("SELECT count(*) FROM sightings WHERE fingerprint IS NULL OR text_hash = ''").fetchone()[0]
+    assert missing == 0, "a half-written sighting"
+    index = StoryIndex()
+    loaded = set()
+    for story_id, blob in con.execute("SELECT story_id, fingerprint FROM sightings ORDER BY id"):
+        index.insert(story_id, Fingerprint.from_bytes(bytes(blob)))
+        loaded.add(story_id)
+    assert loaded == set(stories), "the dedup index disagrees with the stored stories"
+    for story_id, text in con.execute("SELECT id, text FROM stories"):
+        match = index.match(index.fingerprint(text))
+        assert match is not None and match.story_id == story_id
+    return {"sightings": sorted(url for urls in groups.values() for url in urls),
+            "stories": sorted(sorted(urls) for urls in groups.values())}
+
+
+def test_kill_9_at_random_moments_loses_and_doubles_nothing(sites: Path, tmp_path: Path) -> None:
+    clean_db = tmp_path / "clean.db"
+    started = time.monotonic()
+    result = run_cli("crawl", "--all", "--sources", str(sites), "--db", str(clean_db), *FAST, *CRAWL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert time.monotonic() - started < 20
+    clean = state(clean_db)
+    assert len(clean["sightings"]) == 200 and len(clean["stories"]) == 200 - COPIES  # type: ignore[arg-type]
+
+    db = tmp_path / "killed.db"
+    rng = random.Random(int(os.environ.get("CRASH_SEED", "5")))
+    env = {k: v for k, v in os.environ.items() if k not in ("AGGREGATOR_DB", "AGGREGATOR_SOURCES")}
+    progress = []
+    for _ in range(KILLS):
+        process = subprocess.Popen(_command(sites, db), cwd=PROJECT, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 2.0))
+        alive = process.poll() is None
+        process.kill()  # SIGKILL: no signal handler, no spider_closed, no flushing
+        process.wait()
+        if alive and db.exists():
+            progress.append(sqlite3.connect(db).execute("SELECT count(*) FROM sightings").fetchone()[0])
+    mid_crawl = [count for count in progress if 0 < count < 200]
+    assert len(mid_crawl) >= KILLS // 2, progress  # most kills landed while articles were being stored
+    result = run_cli("crawl", "--all", "--sources", str(sites), "--db", str(db), *FAST, *CRAWL)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert state(db) == clean
