@@ -1,4 +1,4 @@
-"""Near-duplicate story detection: text fingerprints, an in-memory MinHashLSH story index, corpus dedup."""
+"""Near-duplicate story detection: text fingerprints, the story index over a band store, corpus dedup."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import MinHash, MinHashLSH
+
+from aggregator.lsh_store import BandStore, MemoryBandStore
 
 __all__ = [
     "Fingerprint",
@@ -33,6 +36,7 @@ _U32 = np.uint64(0xFFFFFFFF)
 _SHINGLE_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
+_BAND_SALT = np.uint64(0xD6E8FEB86659FD93)
 # Rows of the (shingles x num_perm) permutation matrix computed at once; bounds memory on long texts.
 _CHUNK = 4096
 
@@ -168,10 +172,12 @@ def _check_positive_int(name: str, value: int, maximum: int) -> int:
 
 
 class StoryIndex:
-    """Stories' fingerprints, in memory: exact text hashes plus a MinHashLSH over word-shingle MinHashes.
+    """Stories' fingerprints in a band store (memory, Redis or SQLite): exact text hashes plus MinHash LSH bands.
 
-    Candidates come from the LSH (``threshold`` is its Jaccard threshold, kept low so copies with Jaccard ~0.3
-    are still found); each candidate is then verified with the MinHash Jaccard estimate J and the stored shingle
+    Candidates are the stored fingerprints that share a band with the query: ``bands`` bands of ``rows`` MinHash
+    values each (64 x 4 over 256 permutations: a pair with Jaccard 0.5 shares a band with probability 0.984,
+    one with 0.02 with probability 1e-5, so candidates stay few at millions of stories), plus one band for the
+    exact text hash. Each candidate is then verified with the MinHash Jaccard estimate J and the stored shingle
     counts, which give the estimated overlap |A∩B| = J(|A|+|B|)/(1+J) and so both containments:
 
     - ``near_jaccard``: J >= ``jaccard_threshold`` (lightly edited copies: with word 2-shingles, 8% of words
@@ -181,25 +187,37 @@ class StoryIndex:
       inside the original and cover >= ~0.48 of it). A follow-up quotes at most ~0.7 of a short article and
       covers under ~0.25 of it; a round-up holds ~1/3 of each source: each fails one of the two tests.
 
-    Defaults: 2-shingles tolerate edits better than 3 or 5 (each edited word breaks k shingles); num_perm=256
-    halves the estimate variance of 128, which matters because containment amplifies the error of J when sizes
-    differ. Every estimate uses one ``seed``; fingerprints from another seed or num_perm must not be mixed in.
+    By default ``rows`` is 4 and ``bands`` num_perm // rows. ``threshold``, if given, picks bands and rows with datasketch's optimiser for that Jaccard threshold instead
+    (the layout before stores; 85 x 3 at 0.2). Every estimate uses one ``seed``; a store remembers the layout it
+    was filled with and refuses another.
     """
 
     def __init__(
         self,
-        threshold: float = 0.2,
+        store: BandStore | None = None,
         num_perm: int = 256,
+        bands: int | None = None,
+        rows: int | None = None,
         shingle_size: int = 2,
         jaccard_threshold: float = 0.6,
         containment_threshold: float = 0.8,
         coverage_threshold: float = 0.33,
         seed: int = 1,
+        threshold: float | None = None,
     ) -> None:
-        self.threshold = _check_fraction("threshold", threshold)
         self.num_perm = _check_positive_int("num_perm", num_perm, 1 << 16)
         if self.num_perm < 16:
             raise ValueError("num_perm must be at least 16 for usable estimates, got %r" % num_perm)
+        self.threshold = None if threshold is None else _check_fraction("threshold", threshold)
+        if self.threshold is not None:
+            optimal = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+            bands, rows = optimal.b, optimal.r
+        rows = 4 if rows is None else rows
+        bands = self.num_perm // rows if bands is None and isinstance(rows, int) and rows > 0 else bands
+        self.bands = _check_positive_int("bands", bands, self.num_perm)
+        self.rows = _check_positive_int("rows", rows, self.num_perm)
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError("bands x rows must be <= num_perm=%d, got %r x %r" % (self.num_perm, bands, rows))
         self.shingle_size = _check_positive_int("shingle_size", shingle_size, 16)
         self.jaccard_threshold = _check_fraction("jaccard_threshold", jaccard_threshold)
         self.containment_threshold = _check_fraction("containment_threshold", containment_threshold)
@@ -208,17 +226,16 @@ class StoryIndex:
         permutations = MinHash(num_perm=self.num_perm, seed=self.seed, scheme=_SCHEME).permutations
         self._perm_a = permutations[0].astype(np.uint32)
         self._perm_b = permutations[1].astype(np.uint32)
-        self._lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
-        self._fingerprints: dict[tuple[str, int], Fingerprint] = {}  # LSH key -> fingerprint
-        self._keys: dict[str, list[tuple[str, int]]] = {}  # story id -> its LSH keys
-        self._by_text_hash: dict[str, list[str]] = {}  # text hash -> story ids, oldest first
-        self._next_key = 0
+        self._band_salts = _BAND_SALT * np.arange(1, self.bands + 1, dtype=np.uint64)
+        self.store: BandStore = MemoryBandStore(self.bands + 1) if store is None else store
+        self.store.bind({"num_perm": str(self.num_perm), "bands": str(self.bands), "rows": str(self.rows),
+                         "shingle_size": str(self.shingle_size), "seed": str(self.seed), "scheme": _SCHEME})
 
     def __repr__(self) -> str:
-        return ("StoryIndex(threshold=%r, num_perm=%r, shingle_size=%r, jaccard_threshold=%r, "
-                "containment_threshold=%r, coverage_threshold=%r, stories=%d)"
-                % (self.threshold, self.num_perm, self.shingle_size, self.jaccard_threshold,
-                   self.containment_threshold, self.coverage_threshold, len(self)))
+        return ("StoryIndex(store=%s, num_perm=%r, bands=%r, rows=%r, shingle_size=%r, jaccard_threshold=%r, "
+                "containment_threshold=%r, coverage_threshold=%r)"
+                % (type(self.store).__name__, self.num_perm, self.bands, self.rows, self.shingle_size,
+                   self.jaccard_threshold, self.containment_threshold, self.coverage_threshold))
 
     def fingerprint(self, text: str) -> Fingerprint:
         """Fingerprint ``text``: its exact hash and the MinHash of its distinct word shingles."""
@@ -228,14 +245,31 @@ class StoryIndex:
         for start in range(0, len(shingles), _CHUNK):
             mixed = _fmix32(shingles[start:start + _CHUNK]).reshape(-1, 1)
             # uint32 arithmetic wraps around: exactly datasketch's affine32 permutation a*h + b mod 2^32.
-            values = np.minimum(values, (mixed * self._perm_a + self._perm_b).min(axis=0))
+            block = mixed * self._perm_a
+            block += self._perm_b
+            np.minimum(values, block.min(axis=0), out=values)
         return Fingerprint(text_hash=_digest(normalized), hashvalues=values, size=len(shingles))
 
-    def _lean(self, fp: Fingerprint) -> LeanMinHash:
+    def band_hashes(self, fp: Fingerprint) -> list[int]:
+        """The store keys of ``fp``: one for its exact text hash, then one per LSH band (none for an empty text).
+
+        48-bit signed integers, so SQLite stores each in 6 bytes; a chance collision only adds a candidate.
+        """
         if len(fp.hashvalues) != self.num_perm:
             raise ValueError("fingerprint has %d hash values, this index uses num_perm=%d"
                              % (len(fp.hashvalues), self.num_perm))
-        return LeanMinHash(seed=self.seed, hashvalues=fp.hashvalues, scheme=_SCHEME)
+        exact = int.from_bytes(bytes.fromhex(fp.text_hash)[:6], "big") - (1 << 47)
+        if fp.size == 0:
+            return [exact]
+        matrix = fp.hashvalues[:self.bands * self.rows].reshape(self.bands, self.rows).astype(np.uint64)
+        combined = self._band_salts.copy()
+        for column in range(self.rows):
+            combined = (combined ^ matrix[:, column]) * _MIX1
+            combined ^= combined >> np.uint64(29)
+        combined *= _MIX2
+        combined ^= combined >> np.uint64(32)
+        signed = (combined >> np.uint64(16)).astype(np.int64) - (1 << 47)
+        return [exact, *signed.tolist()]
 
     def judge(self, new: Fingerprint, stored: Fingerprint) -> tuple[str, float] | None:
         """The rule under which ``new`` and ``stored`` are one story, with the similarity that decided it; else None.
@@ -248,7 +282,7 @@ class StoryIndex:
     def _assess(self, new: Fingerprint, stored: Fingerprint) -> tuple[str, float, float] | None:
         if new.text_hash == stored.text_hash:
             return "text_hash", 1.0, 1.0
-        if new.size == 0 or stored.size == 0:
+        if new.size == 0 or stored.size == 0 or len(stored.hashvalues) != self.num_perm:
             return None
         jaccard = float(np.count_nonzero(new.hashvalues == stored.hashvalues)) / self.num_perm
         if jaccard >= self.jaccard_threshold:
@@ -260,56 +294,77 @@ class StoryIndex:
             return "near_containment", contained, jaccard
         return None
 
-    def match(self, fp: Fingerprint) -> Match | None:
-        """The stored story ``fp`` is a copy of, or None: an exact text hash first, else the LSH candidate that
-        passes the rule with the highest Jaccard estimate (the most similar version overall)."""
-        for story_id in self._by_text_hash.get(fp.text_hash, ()):
-            return Match(story_id=story_id, similarity=1.0, rule="text_hash")
-        if fp.size == 0 or not self._fingerprints:
-            return None
+    def match(self, fp: Fingerprint, not_before: str | datetime | None = None) -> Match | None:
+        """The stored story ``fp`` is a copy of, or None: the oldest exact text hash first, else the candidate that
+        passes the rule with the highest Jaccard estimate (the most similar version overall). With
+        ``not_before``, fingerprints seen before that time are ignored (those stored without a time never are)."""
         best: tuple[float, Match] | None = None
-        for key in self._lsh.query(self._lean(fp)):
-            verdict = self._assess(fp, self._fingerprints[key])
-            if verdict is not None and (best is None or verdict[2] > best[0]):
-                best = verdict[2], Match(story_id=key[0], similarity=verdict[1], rule=verdict[0])
+        for candidate in self.store.query(self.band_hashes(fp), not_before=_utc_iso(not_before)):
+            verdict = self._assess(fp, Fingerprint.from_bytes(candidate.fingerprint))
+            if verdict is None:
+                continue
+            if verdict[0] == "text_hash":
+                return Match(story_id=candidate.story_id, similarity=1.0, rule="text_hash")
+            if best is None or verdict[2] > best[0]:
+                best = verdict[2], Match(story_id=candidate.story_id, similarity=verdict[1], rule=verdict[0])
         return None if best is None else best[1]
 
-    def insert(self, story_id: str, fp: Fingerprint) -> None:
-        """Add one version/sighting of ``story_id``; a story may hold several fingerprints."""
+    def insert(self, story_id: str, fp: Fingerprint, when: str | datetime | None = None) -> None:
+        """Add one version/sighting of ``story_id``, seen at ``when`` (for ``match(not_before=...)``); a story may
+        hold several fingerprints, and the same text seen again adds nothing."""
         if not isinstance(story_id, str) or not story_id:
             raise ValueError("story_id must be a non-empty string, got %r" % (story_id,))
-        lean = self._lean(fp)
-        stories = self._by_text_hash.setdefault(fp.text_hash, [])
-        if story_id not in stories:
-            stories.append(story_id)
-        keys = self._keys.setdefault(story_id, [])
-        if any(self._fingerprints[key] == fp for key in keys):
-            return  # the same text seen again adds nothing to match against
-        key = (story_id, self._next_key)
-        self._next_key += 1
-        self._fingerprints[key] = fp
-        keys.append(key)
-        if fp.size:
-            self._lsh.insert(key, lean, check_duplication=False)
+        bands = self.band_hashes(fp)
+        data = fp.to_bytes()
+        if data in self.store.fingerprints(story_id):
+            return
+        self.store.insert(story_id, data, bands, _utc_iso(when))
+
+    def insert_many(self, entries: Iterable[tuple[str, Fingerprint, str | datetime | None]]) -> int:
+        """Insert (story id, fingerprint, when) triples, then flush the store; returns how many were given."""
+        count = 0
+        for story_id, fp, when in entries:
+            self.insert(story_id, fp, when)
+            count += 1
+        self.store.flush()
+        return count
 
     def remove(self, story_id: str) -> None:
         """Forget every fingerprint of ``story_id``; raises KeyError if it is not indexed."""
-        keys = self._keys.pop(story_id)
-        for key in keys:
-            fp = self._fingerprints.pop(key)
-            if fp.size:
-                self._lsh.remove(key)
-            stories = self._by_text_hash.get(fp.text_hash)
-            if stories and story_id in stories:
-                stories.remove(story_id)
-                if not stories:
-                    del self._by_text_hash[fp.text_hash]
+        stored = self.store.fingerprints(story_id)
+        if not stored:
+            raise KeyError(story_id)
+        bands = sorted({band for data in stored for band in self.band_hashes(Fingerprint.from_bytes(data))})
+        self.store.remove(story_id, bands)
+
+    def flush(self) -> None:
+        """Make every insert so far durable (a commit for SQLite)."""
+        self.store.flush()
+
+    def close(self) -> None:
+        self.store.close()
 
     def __contains__(self, story_id: object) -> bool:
-        return story_id in self._keys
+        return story_id in self.store
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self.store)
+
+
+def _utc_iso(value: str | datetime | None) -> str | None:
+    """``value`` as a UTC ISO 8601 string that sorts as time does (naive times are taken as UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not an ISO 8601 date-time: %r" % value) from None
+    if not isinstance(value, datetime):
+        raise ValueError("expected an ISO 8601 string or a datetime, got %r" % (value,))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def dedup_corpus(docs: Iterable[dict], index: StoryIndex | None = None) -> Iterator[tuple[str, str]]:

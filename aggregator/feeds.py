@@ -94,16 +94,21 @@ def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
+def _list(value: Any) -> list[Any]:
+    """A JSON array as a list; anything else (a number, an object, null) as no items."""
+    return value if isinstance(value, list) else []
+
+
 def _json_feed(data: dict[str, Any]) -> ParsedFeed:
     entries = []
     language = _text(data.get("language"))
-    for item in data.get("items") or []:
+    for item in _list(data.get("items")):
         if not isinstance(item, dict):
             continue
         link = _text(item.get("url")) or _text(item.get("external_url"))
         if not link:
             continue
-        authors = [a.get("name") for a in item.get("authors") or [] if isinstance(a, dict)]
+        authors = [a.get("name") for a in _list(item.get("authors")) if isinstance(a, dict)]
         if isinstance(item.get("author"), dict):  # JSON Feed 1.0
             authors.append(item["author"].get("name"))
         entries.append(
@@ -116,7 +121,7 @@ def _json_feed(data: dict[str, Any]) -> ParsedFeed:
                 summary=_text(item.get("summary")),
                 guid=_text(str(item.get("id"))) if item.get("id") is not None else None,
                 language=_text(item.get("language")) or language,
-                tags=tuple(t for t in item.get("tags") or [] if isinstance(t, str)),
+                tags=tuple(t for t in _list(item.get("tags")) if isinstance(t, str)),
             )
         )
     return ParsedFeed(entries=tuple(entries), title=_text(data.get("title")), guid_conflicts=_guid_conflicts(entries))

@@ -231,3 +231,61 @@ def manifest(root: Path, sites: list[SiteSpec]) -> None:
     data = {s.name: [{"slug": st.slug, "last_change": st.last_change.isoformat()} for st in s.stories]
             for s in sites}
     (root.parent / (root.name + "-manifest.json")).write_text(json.dumps(data), "utf-8")
+
+
+# --- heavier, varied page templates (for throughput benchmarks): real news pages are ~50-150 KB, mostly
+# navigation, teasers, scripts and footers around a few KB of article text.
+_LAYOUTS = (
+    ("wp", "entry-content", "sidebar widget-area", "site-footer"),
+    ("drupal", "field field--name-body", "region-sidebar-first", "region-footer"),
+    ("react", "ArticleBody-articleBody", "RightRail-container", "Footer-container"),
+    ("custom", "story-text", "aside-col", "bottom-links"),
+)
+
+
+def _links(rng: random.Random, count: int, prefix: str) -> str:
+    return "".join('<li><a href="/%s/%s">%s</a></li>' % (prefix, rng.choice(_VOCABULARY),
+                                                           rng.choice(_VOCABULARY).capitalize())
+                   for _ in range(count))
+
+
+def render_heavy_article(site: SiteSpec, story: Story, related: list[Story], seed: int) -> str:
+    """An article page in one of four layouts with realistic weight: mega-menu, sidebar teasers, inline
+    script state, comments and a link-heavy footer around the body."""
+    rng = random.Random(seed)
+    name, body_class, side_class, foot_class = _LAYOUTS[site.template % len(_LAYOUTS)]
+    teasers = "".join(
+        '<div class="teaser"><img src="/img/%d.jpg" alt=""><a href="/news/%s">%s</a><p>%s</p></div>'
+        % (rng.randint(1, 9999), r.slug, html.escape(r.title), html.escape(sentence(rng))) for r in related)
+    teasers += "".join('<div class="teaser"><a href="/news/%s">%s</a></div>'
+                       % (rng.choice(_VOCABULARY), html.escape(sentence(rng)[:70])) for _ in range(15))
+    state = json.dumps({"page": {"id": story.slug, "layout": name, "ads": [rng.random() for _ in range(400)],
+                                 "nav": [rng.choice(_VOCABULARY) for _ in range(600)]}})
+    comments = "".join('<li class="comment"><b>%s</b><p>%s</p></li>' % (rng.choice(PEOPLE), sentence(rng))
+                       for _ in range(rng.randint(0, 6)))
+    modified = ""
+    if story.updated:
+        modified = '<meta property="article:modified_time" content="%s">' % story.updated.isoformat()
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>%(title)s | %(site)s</title>'
+        '<link rel="canonical" href="%(url)s"><meta property="og:title" content="%(title)s">'
+        '<meta property="og:url" content="%(url)s"><meta property="article:published_time" content="%(date)s">'
+        "%(modified)s<style>%(css)s</style><script>window.__STATE__=%(state)s</script></head>"
+        '<body class="%(layout)s"><header><nav class="mega-menu"><ul>%(menu)s</ul></nav>'
+        '<div class="cookie-notice">We use cookies to personalise content and ads. Accept all</div></header>'
+        '<main><article><h1>%(title)s</h1><div class="byline">By %(author)s · %(date)s</div>'
+        '<div class="share"><a href="#">Share</a> <a href="#">Tweet</a> <a href="#">Email</a></div>'
+        '<div class="%(body_class)s">%(body)s</div></article>'
+        '<section id="comments"><h3>Comments</h3><ul>%(comments)s</ul></section></main>'
+        '<aside class="%(side_class)s"><h3>Most read</h3>%(teasers)s</aside>'
+        '<footer class="%(foot_class)s"><ul>%(footer)s</ul><p>© 2026 %(site)s</p></footer>'
+        "<script>%(script)s</script></body></html>"
+    ) % {
+        "title": html.escape(story.title), "site": site.name, "url": article_url("{{BASE}}", story),
+        "date": story.published.isoformat(), "modified": modified, "layout": name,
+        "css": ".x{color:#333}" * rng.randint(100, 400), "state": state, "menu": _links(rng, 120, "section"),
+        "author": story.author, "body_class": body_class,
+        "body": "".join("<p>%s</p>" % html.escape(p) for p in story.paragraphs), "comments": comments,
+        "side_class": side_class, "teasers": teasers, "foot_class": foot_class, "footer": _links(rng, 80, "page"),
+        "script": "var t=%d;" % seed * rng.randint(50, 300),
+    }

@@ -368,7 +368,7 @@ def open_storage(db: str) -> StoryStorage:
     """Open the backend named by `db`: a file path, `sqlite:///path` or `postgresql://user@host/dbname`."""
     if db.startswith("sqlite:///"):
         return SQLiteStorage(db.removeprefix("sqlite:///"))
-    if db.startswith("postgresql://"):
+    if db.startswith(("postgresql://", "postgres://")):
         from aggregator.storage_pg import PostgresStorage  # psycopg is imported only when PostgreSQL is used
 
         return PostgresStorage.from_url(db)

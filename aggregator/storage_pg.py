@@ -19,14 +19,15 @@ import psycopg
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from aggregator.storage import SCHEMA_VERSION, Sighting, Story, utc_now
+from aggregator.storage import SAME_SOURCE_RULE, SCHEMA_VERSION, Sighting, Story, _story, utc_now
+from aggregator.story_identity import Candidate, choose_canonical
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Cursor = psycopg.Cursor[dict[str, Any]]
 
-# The columns that are ordered or compared with `since` are "C"-collated: byte order, as in SQLite,
+# The columns that are ordered, compared with `since` or max()ed are "C"-collated: byte order, as in SQLite,
 # whatever the database's locale. Dates stay ISO 8601 text, exactly as SQLiteStorage stores them.
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -45,6 +46,8 @@ SCHEMA = (
         date_modified TEXT,
         date_source TEXT,
         text_hash TEXT NOT NULL,
+        canonical_claim TEXT,
+        canonical_reason TEXT NOT NULL DEFAULT 'first_seen',
         first_seen TEXT COLLATE "C" NOT NULL,
         updated TEXT NOT NULL
     )""",
@@ -57,7 +60,7 @@ SCHEMA = (
         title TEXT,
         date_published TEXT,
         first_seen TEXT NOT NULL,
-        last_seen TEXT NOT NULL,
+        last_seen TEXT COLLATE "C" NOT NULL,
         similarity DOUBLE PRECISION,
         rule TEXT,
         text_hash TEXT,
@@ -202,34 +205,36 @@ class PostgresStorage:
 
     def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
              similarity: float | None, rule: str | None, fingerprint: bytes | None,
-             source_updated: str | None = None) -> str:
+             source_updated: str | None = None, canonical_claim: str | None = None) -> str:
         """Store one sighting of `story_id`, creating the story if it is new. Returns "new" (a new story),
-        "sighting" (a new place for a stored story), "updated" (a stored URL with a new text: a new
-        version) or "seen" (a stored URL, text unchanged)."""
+        "sighting" (a new place for a stored story; it may become the story's canonical item, see
+        `aggregator.story_identity`), "updated" (a new text for a stored URL, or a later version of the
+        story from the same source at another URL: the old text is kept as a version) or "seen" (a
+        stored URL, text unchanged)."""
         now = utc_now()
 
         def store(cursor: Cursor) -> str:
             # Saves of one URL queue here until the holder commits; READ COMMITTED then shows its row.
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (URL_LOCK + url,))
+            pass
             known = cursor.execute("SELECT story_id, text_hash FROM sightings WHERE url = %s", (url,)).fetchone()
             if known is not None:
                 if not text_hash or known["text_hash"] == text_hash:
                     cursor.execute("UPDATE sightings SET last_seen = %s, source_updated ="
                                    " coalesce(%s, source_updated) WHERE url = %s", (now, source_updated, url))
                     return "seen"
-                self._new_version(cursor, known["story_id"], url, article, text_hash, fingerprint,
+                self._new_version(cursor, known["story_id"], url, source, article, text_hash, fingerprint,
                                   source_updated, now)
                 return "updated"
             # A concurrent insert of the same id waits for the other transaction, then does nothing.
             created = cursor.execute(
                 "INSERT INTO stories (id, url, source, title, text, summary, authors, tags, language, image,"
-                " date_published, date_modified, date_source, text_hash, first_seen, updated)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " date_published, date_modified, date_source, text_hash, canonical_claim, first_seen, updated)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (id) DO NOTHING",
                 (story_id, url, source, article.title, article.text, article.description,
                  json.dumps(list(article.authors)), json.dumps(list(article.tags)), article.language,
                  article.image, article.date_published, article.date_modified, article.date_source,
-                 text_hash, now, now),
+                 text_hash, canonical_claim, now, now),
             ).rowcount == 1
             cursor.execute(
                 "INSERT INTO sightings (story_id, url, source, title, date_published, first_seen, last_seen,"
@@ -238,30 +243,74 @@ class PostgresStorage:
                 (story_id, url, source, article.title, article.date_published, now, now,
                  similarity, rule if not created else "first", text_hash, source_updated, fingerprint),
             )
-            return "new" if created else "sighting"
+            if created:
+                return "new"
+            if rule == SAME_SOURCE_RULE:
+                self._new_version(cursor, story_id, url, source, article, text_hash, None, source_updated, now)
+                return "updated"
+            self._choose_canonical(cursor, story_id, url, article, text_hash, canonical_claim, now)
+            return "sighting"
 
         return self._transaction(store)
 
-    def _new_version(self, cursor: Cursor, story_id: str, url: str, article: Any, text_hash: str,
+    def _choose_canonical(self, cursor: Cursor, story_id: str, url: str, article: Any, text_hash: str,
+                          canonical_claim: str | None, now: str) -> None:
+        """A new outlet's item of the story: it replaces the canonical item when it should (and why)."""
+        # The row lock makes concurrent sightings of one story decide one after the other, each on the
+        # canonical item the previous one left.
+        current = cursor.execute(
+            "SELECT url, date_published, date_source, length(text) AS text_length, canonical_claim FROM stories"
+            " WHERE id = %s FOR NO KEY UPDATE", (story_id,)).fetchone()
+        assert current is not None  # the sighting just stored references it
+        replace, reason = choose_canonical(
+            Candidate(current["url"], current["date_published"], current["date_source"], current["text_length"],
+                      current["canonical_claim"]),
+            Candidate(url, article.date_published, article.date_source, len(article.text), canonical_claim))
+        if replace:
+            source = cursor.execute("SELECT source FROM sightings WHERE url = %s", (url,)).fetchone()["source"]
+            cursor.execute(
+                "UPDATE stories SET url = %s, source = %s, title = %s, text = %s, summary = %s, authors = %s,"
+                " tags = %s, language = %s, image = %s, date_published = %s, date_modified = %s, date_source = %s,"
+                " text_hash = %s, canonical_claim = %s, canonical_reason = %s, updated = %s WHERE id = %s",
+                (url, source, article.title, article.text, article.description, json.dumps(list(article.authors)),
+                 json.dumps(list(article.tags)), article.language, article.image, article.date_published,
+                 article.date_modified, article.date_source, text_hash, canonical_claim, reason, now, story_id))
+        elif reason != "first_seen":
+            cursor.execute("UPDATE stories SET canonical_reason = %s WHERE id = %s", (reason, story_id))
+
+    def _new_version(self, cursor: Cursor, story_id: str, url: str, source: str, article: Any, text_hash: str,
                      fingerprint: bytes | None, source_updated: str | None, now: str) -> None:
-        """A stored URL came back with another text: keep the old text as a version, take the new one."""
-        story = cursor.execute("SELECT url, title, text, text_hash, date_modified FROM stories WHERE id = %s"
-                               " FOR NO KEY UPDATE", (story_id,)).fetchone()
+        """A later version of an item of the story: a stored URL with another text, or the same source's
+        item at a new URL. When it is the story's canonical item, the old text is kept as a version and
+        the story takes the new one."""
+        story = cursor.execute("SELECT url, source, title, text, text_hash, date_modified FROM stories"
+                               " WHERE id = %s FOR NO KEY UPDATE", (story_id,)).fetchone()
         assert story is not None  # sightings.story_id references stories.id
-        if story["url"] == url:  # the story's own item changed: the story takes the new text
+        if story["url"] == url or story["source"] == source:
             cursor.execute(
                 "INSERT INTO story_versions (story_id, url, title, text, text_hash, date_modified, recorded_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (story_id, url, story["title"], story["text"], story["text_hash"], story["date_modified"], now))
+                (story_id, story["url"], story["title"], story["text"], story["text_hash"], story["date_modified"],
+                 now))
             cursor.execute(
-                "UPDATE stories SET title = %s, text = %s, summary = coalesce(%s, summary), text_hash = %s,"
-                " date_modified = coalesce(%s, date_modified), updated = %s WHERE id = %s",
-                (article.title, article.text, article.description, text_hash,
+                "UPDATE stories SET url = %s, title = %s, text = %s, summary = coalesce(%s, summary),"
+                " text_hash = %s, date_modified = coalesce(%s, date_modified), updated = %s WHERE id = %s",
+                (url, article.title, article.text, article.description, text_hash,
                  article.date_modified or source_updated, now, story_id))
         cursor.execute(
             "UPDATE sightings SET title = %s, text_hash = %s, fingerprint = coalesce(%s, fingerprint),"
             " last_seen = %s, source_updated = coalesce(%s, source_updated) WHERE url = %s",
             (article.title, text_hash, fingerprint, now, source_updated, url))
+
+    def sources_of(self, story_id: str) -> set[str]:
+        """The sources a story has been seen on."""
+        rows = self.db.execute("SELECT DISTINCT source FROM sightings WHERE story_id = %s", (story_id,))
+        return {source for (source,) in rows}
+
+    def story(self, story_id: str) -> Story | None:
+        with self.db.cursor(row_factory=dict_row) as cursor:
+            row = cursor.execute("SELECT * FROM stories WHERE id = %s", (story_id,)).fetchone()
+        return _story(row) if row else None
 
     def versions(self, story_id: str) -> list[dict[str, Any]]:
         """Earlier texts of a story, oldest first."""
@@ -289,16 +338,7 @@ class PostgresStorage:
             args.append(limit)
         with self.db.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(sql, args).fetchall()
-        return [
-            Story(
-                id=row["id"], url=row["url"], source=row["source"], title=row["title"], text=row["text"],
-                summary=row["summary"], authors=tuple(json.loads(row["authors"])),
-                tags=tuple(json.loads(row["tags"])), language=row["language"], image=row["image"],
-                date_published=row["date_published"], date_modified=row["date_modified"],
-                first_seen=row["first_seen"], updated=row["updated"],
-            )
-            for row in rows
-        ]
+        return [_story(row) for row in rows]
 
     def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]:
         found: dict[str, list[Sighting]] = {story_id: [] for story_id in story_ids}
@@ -314,6 +354,16 @@ class PostgresStorage:
                 date_published=row["date_published"], first_seen=row["first_seen"],
                 similarity=row["similarity"], rule=row["rule"]))
         return found
+
+    def source_totals(self) -> dict[str, dict[str, Any]]:
+        """Per source: stories whose canonical item it holds, sightings, last sighting time."""
+        totals: dict[str, dict[str, Any]] = {}
+        for source, sightings, last_seen in self.db.execute(
+                "SELECT source, count(*), max(last_seen) FROM sightings GROUP BY source"):
+            totals[source] = {"sightings": sightings, "last_seen": last_seen, "stories": 0}
+        for source, stories in self.db.execute("SELECT source, count(*) FROM stories GROUP BY source"):
+            totals.setdefault(source, {"sightings": 0, "last_seen": None})["stories"] = stories
+        return totals
 
     def counts(self) -> dict[str, int]:
         row = self.db.execute("SELECT (SELECT count(*) FROM stories), (SELECT count(*) FROM sightings)").fetchone()

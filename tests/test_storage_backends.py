@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from aggregator.extraction import Article
-from aggregator.storage import SCHEMA_VERSION, StoryStorage, open_storage
+from aggregator.storage import SAME_SOURCE_RULE, SCHEMA_VERSION, StoryStorage, open_storage
 from tests.conftest import FAST, run_cli
 from tests.pgserver import fresh_database, postgres_url, server_url  # noqa: F401 (postgres_url: a fixture)
 
@@ -48,7 +48,8 @@ class Backend:
     def tables(self) -> set[str]:
         if self.name == "sqlite":
             return {row[0] for row in self.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return {row[0] for row in self.query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+        tables = self.query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        return {row[0] for row in tables}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -76,9 +77,10 @@ def article(title: str, date: str | None = None, text: str = "Body text. " * 30,
 
 def save(storage: StoryStorage, story_id: str, url: str, source: str, art: Article, *, text_hash: str = "h",
          similarity: float | None = None, rule: str | None = None, fingerprint: bytes | None = None,
-         source_updated: str | None = None) -> str:
+         source_updated: str | None = None, canonical_claim: str | None = None) -> str:
     return storage.save(story_id=story_id, url=url, source=source, article=art, text_hash=text_hash,
-                        similarity=similarity, rule=rule, fingerprint=fingerprint, source_updated=source_updated)
+                        similarity=similarity, rule=rule, fingerprint=fingerprint, source_updated=source_updated,
+                        canonical_claim=canonical_claim)
 
 
 def test_new_story_then_sighting_then_seen(storage: StoryStorage) -> None:
@@ -129,6 +131,50 @@ def test_changed_text_makes_a_version(storage: StoryStorage) -> None:
     assert storage.source_updated(url) == ("s1", "2026-11-02T00:00:00+00:00")  # kept when none is given
     assert storage.versions("nope") == []
     assert storage.counts() == {"stories": 1, "sightings": 2}
+
+
+def test_a_later_version_from_the_same_outlet_at_a_new_url(storage: StoryStorage) -> None:
+    save(storage, "s1", "https://a.example/tram", "a", article("Tram", text="First."), text_hash="h1")
+    assert save(storage, "s1", "https://a.example/tram-2", "a", article("Tram, edited", text="Second."),
+                text_hash="h2", similarity=0.9, rule=SAME_SOURCE_RULE) == "updated"
+    story = storage.story("s1")
+    assert story is not None and (story.url, story.title, story.text) == ("https://a.example/tram-2",
+                                                                          "Tram, edited", "Second.")
+    assert [(v["url"], v["text"]) for v in storage.versions("s1")] == [("https://a.example/tram", "First.")]
+    assert storage.story_for_url("https://a.example/tram") == "s1" and storage.story("nope") is None
+    assert storage.counts() == {"stories": 1, "sightings": 2}
+
+
+def test_the_canonical_item_is_chosen_and_recorded(storage: StoryStorage) -> None:
+    save(storage, "s1", "https://copy.example/1", "copy",
+         article("Copy", "2026-11-20T12:00:00+00:00", date_source="jsonld", description="Copy summary."))
+    assert save(storage, "s1", "https://orig.example/1", "orig",
+                article("Original", "2026-11-20T08:00:00+00:00", date_source="meta"), rule="near_jaccard",
+                similarity=0.8) == "sighting"
+    story = storage.story("s1")
+    assert story is not None
+    assert (story.url, story.source, story.title, story.date_source, story.canonical_reason, story.summary) == (
+        "https://orig.example/1", "orig", "Original", "meta", "earliest_date", None)
+    assert storage.versions("s1") == []
+    # A copy that names the original as canonical never replaces it, however long it is.
+    save(storage, "s1", "https://third.example/1", "third", article("Third", text="Long. " * 500),
+         rule="near_containment", canonical_claim="https://orig.example/1")
+    story = storage.story("s1")
+    assert story is not None and story.url == "https://orig.example/1"
+    assert story.canonical_reason == "declared_canonical"
+    assert storage.sources_of("s1") == {"copy", "orig", "third"} and storage.sources_of("nope") == set()
+    assert storage.stories()[0] == story
+
+
+def test_source_totals(storage: StoryStorage) -> None:
+    assert storage.source_totals() == {}
+    save(storage, "s1", "https://a.example/1", "a", article("One"))
+    save(storage, "s1", "https://b.example/1", "b", article("One"), rule="near_jaccard")
+    save(storage, "s2", "https://b.example/2", "b", article("Two"))
+    totals = storage.source_totals()
+    assert {source: (t["stories"], t["sightings"]) for source, t in totals.items()} == {"a": (1, 1), "b": (1, 2)}
+    (story,) = [story for story in storage.stories() if story.id == "s2"]
+    assert totals["b"]["last_seen"] >= story.first_seen
 
 
 def test_http_validators(storage: StoryStorage) -> None:
@@ -225,14 +271,15 @@ def hammer(db: str, worker: int, barrier: Any, results: Any) -> None:
         saved: list[tuple[str, str, str]] = []
         barrier.wait(60)
         for n in range(ROUNDS):
-            story_id, shared, own = "s%d" % n, "https://shared.example/%d" % n, "https://w%d.example/%d" % (worker, n)
-            for url in (shared, own) if worker % 2 else (own, shared):
-                saved.append((story_id, url, save(storage, story_id, url, "w%d" % worker, article(url),
-                                                  fingerprint=url.encode())))
+            places = [("https://shared.example/%d" % n, "shared"), ("https://w%d.example/%d" % (worker, n),
+                                                                    "w%d" % worker)]
+            for url, source in places if worker % 2 else reversed(places):
+                outcome = save(storage, "s%d" % n, url, source, article(url), fingerprint=url.encode())
+                saved.append(("s%d" % n, url, outcome))
         barrier.wait(60)
         for n in range(ROUNDS):
-            url = "https://shared.example/%d" % n
-            saved.append(("s%d" % n, url, save(storage, "s%d" % n, url, "w%d" % worker, article(url, text="v%d" % worker),
+            url, rewritten = "https://shared.example/%d" % n, article("v", text="v%d" % worker)
+            saved.append(("s%d" % n, url, save(storage, "s%d" % n, url, "shared", rewritten,
                                                text_hash="h%d" % worker)))
         storage.close()
         results.put((worker, saved))
@@ -269,6 +316,7 @@ def test_concurrent_saves_make_one_story_and_lose_no_sighting(backend: Backend) 
             assert (shared_results["seen"], shared_results["updated"]) == (WORKERS - 1, WORKERS)
             places = sightings[story_id]
             assert len({s.url for s in places}) == WORKERS + 1
+            # Same-length texts, no dates: the item seen first stays canonical (aggregator.story_identity).
             assert [s.url for s in places if s.rule == "first"] == [stories[story_id].url]
             # Every rewrite of the shared URL is either the story's text now or one of its versions.
             texts = [version["text"] for version in storage.versions(story_id)] + [stories[story_id].text]
@@ -289,7 +337,8 @@ def snapshot(db: str) -> dict[str, Any]:
         sightings = storage.sightings([story.id for story in stories])
         return {
             story.id: ((story.url, story.source, story.title, story.text, story.summary, story.authors,
-                        story.tags, story.language, story.date_published, story.date_modified),
+                        story.tags, story.language, story.date_published, story.date_modified,
+                        story.date_source, story.canonical_reason),
                        sorted((s.url, s.source, s.title, s.date_published, s.similarity, s.rule)
                               for s in sightings[story.id]))
             for story in stories

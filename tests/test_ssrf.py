@@ -1,0 +1,80 @@
+"""SSRFGuardMiddleware: private, loopback, link-local and metadata addresses are refused unless the
+registry names the host; other schemes are never fetched."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from scrapy import Request
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.test import get_crawler
+
+from aggregator.sources import parse_registry
+from aggregator.ssrf import RefusedAddress, SSRFGuardMiddleware, trusted_hosts
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+
+    def inc_value(self, key: str, count: int = 1) -> None:
+        self.values[key] = self.values.get(key, 0) + count
+
+
+REGISTRY = parse_registry('''
+[sources.public]
+name = "Public"
+feed = "https://news.example/feed"
+[sources.intranet]
+name = "Intranet"
+listing = "http://10.1.2.3:8080/news/"
+''')
+
+
+def guard() -> SSRFGuardMiddleware:
+    return SSRFGuardMiddleware(Stats(), trusted_hosts(REGISTRY.values()))
+
+
+def fetch(middleware: SSRFGuardMiddleware, url: str) -> Any:
+    return asyncio.run(middleware.process_request(Request(url)))
+
+
+@pytest.mark.parametrize("url", [
+    "http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/", "http://100.100.100.200/",
+    "http://127.0.0.1/", "http://127.1.2.3:6379/", "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/",
+    "http://10.0.0.1/", "http://172.16.5.4/", "http://192.168.1.1/admin", "http://[fe80::1]/", "http://100.64.0.1/",
+    "http://224.0.0.1/", "http://localhost:8080/", "http://2130706433/", "http://0x7f.0.0.1/",
+    "http://10.1.2.3:9000/other-port-of-a-trusted-host",
+])
+def test_non_public_addresses_are_refused_and_counted(url: str) -> None:
+    middleware = guard()
+    with pytest.raises(RefusedAddress):
+        fetch(middleware, url)
+    assert middleware.stats.values == {"aggregator/errors/ssrf_refused": 1}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://news.example/x", "gopher://127.0.0.1:6379/_x",
+                                 "data:text/html,hi"])
+def test_other_schemes_are_refused(url: str) -> None:
+    with pytest.raises(RefusedAddress):
+        fetch(guard(), url)
+
+
+@pytest.mark.parametrize("url", ["https://news.example/2026/story", "http://10.1.2.3:8080/news/story",
+                                 "http://93.184.215.14/story", "http://[2606:4700::1111]/story"])
+def test_configured_hosts_and_public_addresses_pass(url: str) -> None:
+    assert fetch(guard(), url) is None
+
+
+def test_a_source_on_a_private_address_is_trusted_for_its_own_host_only() -> None:
+    assert ("10.1.2.3", 8080) in trusted_hosts(REGISTRY.values())
+    assert ("news.example", 443) in trusted_hosts(REGISTRY.values())
+    with pytest.raises(RefusedAddress):
+        fetch(guard(), "http://10.1.2.4:8080/news/neighbour")
+
+
+def test_switched_off_guard_is_not_configured() -> None:
+    with pytest.raises(NotConfigured):
+        SSRFGuardMiddleware.from_crawler(get_crawler(settings_dict={"AGGREGATOR_SSRF_GUARD": False}))
