@@ -89,6 +89,8 @@ class Article:
     image: str | None = None
     tags: tuple[str, ...] = ()
     paywalled: bool | None = None
+    canonical_link: str | None = None  # the page's rel=canonical and og:url, as written (for canonicalization)
+    og_url: str | None = None
 
 
 def extract_article(
@@ -124,6 +126,8 @@ def extract_article(
         image=page.image,
         tags=page.tags or tuple(hints.get("tags") or ()),
         paywalled=_paywalled(tree, page, text),
+        canonical_link=page.canonical_link,
+        og_url=page.og_url,
     )
 
 

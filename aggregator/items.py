@@ -23,8 +23,6 @@ class ArticleItem:
     hints: dict[str, Any] = field(default_factory=dict)
     found_on: str | None = None
     source_updated: str | None = None  # the feed/sitemap's last-change date for this URL, when it gave one
-    declared_canonical: str | None = None
-    declared_og_url: str | None = None
     article: Any = None
     canonical_url: str | None = None
     canonical_claim: str | None = None

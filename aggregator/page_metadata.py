@@ -55,6 +55,8 @@ class PageMetadata:
     accessible_for_free: bool | None = None
     article_body: str | None = None
     headings: tuple[str, ...] = field(default=())
+    canonical_link: str | None = None  # <link rel="canonical">, as written
+    og_url: str | None = None
 
 
 def _meta_index(tree: HtmlElement) -> dict[str, list[str]]:
@@ -306,6 +308,8 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
         accessible_for_free=_accessible_for_free(article) if article else None,
         article_body=_text(article.get("articleBody")),
         headings=headings,
+        canonical_link=next(iter(tree.xpath("//link[@rel='canonical']/@href")), None),
+        og_url=next(iter(_meta(meta, "og:url")), None),
     )
 
 

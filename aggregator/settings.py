@@ -17,6 +17,7 @@ AGGREGATOR_CRAWL_SOURCES = ""  # comma-separated source ids to crawl; empty or "
 AGGREGATOR_REFRESH = False  # re-fetch stored articles and ignore feed/sitemap/listing validators
 AGGREGATOR_DEDUP_THRESHOLD = 0.2  # MinHashLSH Jaccard threshold for near-duplicate candidates (then verified)
 AGGREGATOR_DEDUP_NUM_PERM = 256  # MinHash permutations per signature
+AGGREGATOR_WORKERS = -1  # extraction worker processes; -1 = one per core, 0 = extract in the crawler itself
 AGGREGATOR_MIN_TEXT_CHARS = 200  # bodies shorter than this are counted as "no article" and not stored
 AGGREGATOR_SCHEDULE_EVERY = "1h"  # `aggregator schedule`: interval or cron expression for sources without `every`
 AGGREGATOR_CONTACT_URL = "https://github.com/news-aggregator"  # shown in the User-Agent
@@ -37,6 +38,9 @@ DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 RETRY_TIMES = 2
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
+# Scrapy starts this many tasks for *every* callback's output; ours yield one item or a list of requests,
+# and 100 (the default) costs ~100 asyncio tasks per article page.
+CONCURRENT_ITEMS = 8
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"

@@ -244,9 +244,25 @@ _LAYOUTS = (
 
 
 def _links(rng: random.Random, count: int, prefix: str) -> str:
-    return "".join('<li><a href="/%s/%s">%s</a></li>' % (prefix, rng.choice(_VOCABULARY),
-                                                           rng.choice(_VOCABULARY).capitalize())
-                   for _ in range(count))
+    """A nested navigation block: groups of linked items, as mega-menus and footers are built."""
+    groups = []
+    for start in range(0, count, 8):
+        items = "".join('<li class="menu-item"><div class="menu-link"><a href="/%s/%s"><span>%s</span></a></div></li>'
+                        % (prefix, rng.choice(_VOCABULARY), rng.choice(_VOCABULARY).capitalize())
+                        for _ in range(min(8, count - start)))
+        groups.append('<li class="menu-group"><div class="menu-col"><h4>%s</h4><ul>%s</ul></div></li>'
+                      % (rng.choice(_VOCABULARY).capitalize(), items))
+    return "".join(groups)
+
+
+def _rich(paragraph: str, rng: random.Random) -> str:
+    """A paragraph with the inline markup real articles carry: links and emphasis inside the text."""
+    words = html.escape(paragraph).split(" ")
+    for _ in range(rng.randint(0, 3)):
+        at = rng.randrange(len(words))
+        words[at] = rng.choice(('<a href="/news/%s">%s</a>' % (rng.choice(_VOCABULARY), words[at]),
+                                "<em>%s</em>" % words[at], "<strong>%s</strong>" % words[at]))
+    return "<p>%s</p>" % " ".join(words)
 
 
 def render_heavy_article(site: SiteSpec, story: Story, related: list[Story], seed: int) -> str:
@@ -255,10 +271,15 @@ def render_heavy_article(site: SiteSpec, story: Story, related: list[Story], see
     rng = random.Random(seed)
     name, body_class, side_class, foot_class = _LAYOUTS[site.template % len(_LAYOUTS)]
     teasers = "".join(
-        '<div class="teaser"><img src="/img/%d.jpg" alt=""><a href="/news/%s">%s</a><p>%s</p></div>'
-        % (rng.randint(1, 9999), r.slug, html.escape(r.title), html.escape(sentence(rng))) for r in related)
-    teasers += "".join('<div class="teaser"><a href="/news/%s">%s</a></div>'
-                       % (rng.choice(_VOCABULARY), html.escape(sentence(rng)[:70])) for _ in range(15))
+        '<div class="teaser"><div class="teaser-media"><a href="/news/%s"><img src="/img/%d.jpg" alt=""></a></div>'
+        '<div class="teaser-body"><h4><a href="/news/%s">%s</a></h4><p>%s</p><span class="time">%d min ago</span>'
+        "</div></div>" % (r.slug, rng.randint(1, 9999), r.slug, html.escape(r.title), html.escape(sentence(rng)),
+                          rng.randint(1, 59)) for r in related)
+    teasers += "".join(
+        '<div class="teaser small"><div class="teaser-body"><h4><a href="/news/%s">%s</a></h4>'
+        '<span class="tag"><a href="/tag/%s">%s</a></span></div></div>'
+        % (rng.choice(_VOCABULARY), html.escape(sentence(rng)[:70]), rng.choice(_VOCABULARY),
+           rng.choice(_VOCABULARY)) for _ in range(25))
     state = json.dumps({"page": {"id": story.slug, "layout": name, "ads": [rng.random() for _ in range(400)],
                                  "nav": [rng.choice(_VOCABULARY) for _ in range(600)]}})
     comments = "".join('<li class="comment"><b>%s</b><p>%s</p></li>' % (rng.choice(PEOPLE), sentence(rng))
@@ -285,7 +306,7 @@ def render_heavy_article(site: SiteSpec, story: Story, related: list[Story], see
         "date": story.published.isoformat(), "modified": modified, "layout": name,
         "css": ".x{color:#333}" * rng.randint(100, 400), "state": state, "menu": _links(rng, 120, "section"),
         "author": story.author, "body_class": body_class,
-        "body": "".join("<p>%s</p>" % html.escape(p) for p in story.paragraphs), "comments": comments,
+        "body": "".join(_rich(p, rng) for p in story.paragraphs), "comments": comments,
         "side_class": side_class, "teasers": teasers, "foot_class": foot_class, "footer": _links(rng, 80, "page"),
         "script": "var t=%d;" % seed * rng.randint(50, 300),
     }

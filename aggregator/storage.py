@@ -126,15 +126,6 @@ class StoryStorage(Protocol):
              source_updated: str | None = None, canonical_claim: str | None = None) -> str: ...
     def story(self, story_id: str) -> Story | None: ...
     def sources_of(self, story_id: str) -> set[str]: ...
-    def sources_of(self, story_id: str) -> set[str]:
-        """The sources a story has been seen on."""
-        rows = self.db.execute("SELECT DISTINCT source FROM sightings WHERE story_id = ?", (story_id,))
-        return {source for (source,) in rows}
-
-    def story(self, story_id: str) -> Story | None:
-        row = self.db.execute("SELECT * FROM stories WHERE id = ?", (story_id,)).fetchone()
-        return _story(row) if row else None
-
     def versions(self, story_id: str) -> list[dict[str, Any]]: ...
     def validators(self, url: str) -> tuple[str | None, str | None] | None: ...
     def save_validators(self, validators: dict[str, tuple[str | None, str | None]]) -> None: ...
@@ -146,7 +137,7 @@ class StoryStorage(Protocol):
     def close(self) -> None: ...
 
 
-def _story(row: Any) -> Story:
+def story_from_row(row: Any) -> Story:
     return Story(
         id=row["id"], url=row["url"], source=row["source"], title=row["title"], text=row["text"],
         summary=row["summary"], authors=tuple(json.loads(row["authors"])), tags=tuple(json.loads(row["tags"])),
@@ -303,7 +294,7 @@ class SQLiteStorage:
 
     def story(self, story_id: str) -> Story | None:
         row = self.db.execute("SELECT * FROM stories WHERE id = ?", (story_id,)).fetchone()
-        return _story(row) if row else None
+        return story_from_row(row) if row else None
 
     def versions(self, story_id: str) -> list[dict[str, Any]]:
         """Earlier texts of a story, oldest first."""
@@ -328,7 +319,7 @@ class SQLiteStorage:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [_story(row) for row in self.db.execute(sql, args)]
+        return [story_from_row(row) for row in self.db.execute(sql, args)]
 
     def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]:
         found: dict[str, list[Sighting]] = {story_id: [] for story_id in story_ids}

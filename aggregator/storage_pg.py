@@ -19,7 +19,7 @@ import psycopg
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from aggregator.storage import SAME_SOURCE_RULE, SCHEMA_VERSION, Sighting, Story, _story, utc_now
+from aggregator.storage import SAME_SOURCE_RULE, SCHEMA_VERSION, Sighting, Story, story_from_row, utc_now
 from aggregator.story_identity import Candidate, choose_canonical
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ SCHEMA_LOCK = "news-aggregator:schema"
 URL_LOCK = "news-aggregator:url:"
 # Errors after which the whole transaction can simply run again.
 RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected)
-RETRIES = 5
+RETRIES = 10
 FINGERPRINT_BATCH = 1000
 
 
@@ -111,7 +111,12 @@ class PostgresStorage:
     @classmethod
     def from_url(cls, url: str) -> PostgresStorage:
         """Connect to `postgresql://user@host:port/dbname` (any libpq URL)."""
-        return cls(psycopg.connect(url, autocommit=True))
+        connection = psycopg.connect(url, autocommit=True)
+        try:
+            return cls(connection)
+        except BaseException:
+            connection.close()
+            raise
 
     def _transaction(self, work: Callable[[Cursor], T]) -> T:
         """Run `work` in one transaction, again from the start if PostgreSQL aborted it for a conflict."""
@@ -123,7 +128,7 @@ class PostgresStorage:
                 if attempt == RETRIES:
                     raise
                 logger.info("transaction aborted (%s), retrying (%d/%d)", exc.sqlstate, attempt, RETRIES)
-                time.sleep(random.uniform(0, 0.02 * 2 ** attempt))
+                time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** attempt)))
         raise AssertionError("unreachable")
 
     def _schema_version(self) -> int | None:
@@ -215,7 +220,7 @@ class PostgresStorage:
 
         def store(cursor: Cursor) -> str:
             # Saves of one URL queue here until the holder commits; READ COMMITTED then shows its row.
-            pass
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (URL_LOCK + url,))
             known = cursor.execute("SELECT story_id, text_hash FROM sightings WHERE url = %s", (url,)).fetchone()
             if known is not None:
                 if not text_hash or known["text_hash"] == text_hash:
@@ -310,7 +315,7 @@ class PostgresStorage:
     def story(self, story_id: str) -> Story | None:
         with self.db.cursor(row_factory=dict_row) as cursor:
             row = cursor.execute("SELECT * FROM stories WHERE id = %s", (story_id,)).fetchone()
-        return _story(row) if row else None
+        return story_from_row(row) if row else None
 
     def versions(self, story_id: str) -> list[dict[str, Any]]:
         """Earlier texts of a story, oldest first."""
@@ -338,7 +343,7 @@ class PostgresStorage:
             args.append(limit)
         with self.db.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(sql, args).fetchall()
-        return [_story(row) for row in rows]
+        return [story_from_row(row) for row in rows]
 
     def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]:
         found: dict[str, list[Sighting]] = {story_id: [] for story_id in story_ids}

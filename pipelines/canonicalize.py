@@ -17,6 +17,7 @@ class CanonicalizePipeline:
         return cls()
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
-        item.canonical_url = resolve_canonical(item.url, item.declared_canonical)
-        item.canonical_claim = canonical_claim(item.url, item.declared_canonical, item.declared_og_url)
+        article = item.article
+        item.canonical_url = resolve_canonical(item.url, article.canonical_link)
+        item.canonical_claim = canonical_claim(item.url, article.canonical_link, article.og_url)
         return item

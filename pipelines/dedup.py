@@ -14,6 +14,7 @@ from typing import Any
 
 from aggregator.dedup import Fingerprint, StoryIndex
 from aggregator.items import ArticleItem
+from pipelines.extract import index_options
 from aggregator.storage import SAME_SOURCE_RULE, StoryStorage, open_storage
 
 logger = logging.getLogger(__name__)
@@ -36,12 +37,7 @@ class DedupPipeline:
     @classmethod
     def from_crawler(cls, crawler: Any) -> DedupPipeline:
         settings = crawler.settings
-        return cls(
-            crawler.stats,
-            db=settings.get("AGGREGATOR_DB"),
-            threshold=settings.getfloat("AGGREGATOR_DEDUP_THRESHOLD"),
-            num_perm=settings.getint("AGGREGATOR_DEDUP_NUM_PERM"),
-        )
+        return cls(crawler.stats, db=settings.get("AGGREGATOR_DB"), **index_options(settings))
 
     def open_spider(self) -> None:
         self.storage = open_storage(self.db)
@@ -58,7 +54,7 @@ class DedupPipeline:
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         assert self.storage is not None and self.index is not None, "open_spider() not called"
-        fingerprint = self.index.fingerprint(item.article.text)
+        fingerprint = item.fingerprint or self.index.fingerprint(item.article.text)  # workers usually sign
         item.fingerprint = fingerprint
         known = self.storage.story_for_url(item.canonical_url)
         if known is not None:

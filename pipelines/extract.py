@@ -1,4 +1,5 @@
-"""ExtractPipeline: the fetched page's HTML becomes an `Article` (clean body and metadata)."""
+"""ExtractPipeline: the fetched page's HTML becomes an `Article` and its dedup fingerprint, in a worker
+process pool (`aggregator.workers`), so extraction never stalls the downloads."""
 
 from __future__ import annotations
 
@@ -7,32 +8,49 @@ from typing import Any
 
 from scrapy.exceptions import DropItem
 
-from aggregator.extraction import extract_article
 from aggregator.items import ArticleItem
+from aggregator.workers import ExtractionPool, WorkerCrashed, default_workers
 
 logger = logging.getLogger(__name__)
 
 
-class ExtractPipeline:
-    """Runs `aggregator.extraction.extract_article` on each page; pages without an article body
-    (shorter than AGGREGATOR_MIN_TEXT_CHARS) are dropped and counted, never stored."""
+def index_options(settings: Any) -> dict[str, Any]:
+    """The StoryIndex parameters the fingerprints are made with (shared with the dedup pipeline)."""
+    return {"threshold": settings.getfloat("AGGREGATOR_DEDUP_THRESHOLD"),
+            "num_perm": settings.getint("AGGREGATOR_DEDUP_NUM_PERM")}
 
-    def __init__(self, stats: Any, min_text_chars: int = 200) -> None:
+
+class ExtractPipeline:
+    """Runs `aggregator.extraction.extract_article` (and MinHash signing) on each page in the pool; pages
+    without an article body (shorter than AGGREGATOR_MIN_TEXT_CHARS) are dropped and counted, never
+    stored; a page that kills a worker process is dropped and counted."""
+
+    def __init__(self, stats: Any, pool: ExtractionPool, min_text_chars: int = 200) -> None:
         self.stats = stats
+        self.pool = pool
         self.min_text_chars = min_text_chars
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ExtractPipeline:
-        return cls(crawler.stats, crawler.settings.getint("AGGREGATOR_MIN_TEXT_CHARS", 200))
+        settings = crawler.settings
+        workers = settings.getint("AGGREGATOR_WORKERS", -1)
+        pool = ExtractionPool(default_workers() if workers < 0 else workers, index_options(settings))
+        return cls(crawler.stats, pool, settings.getint("AGGREGATOR_MIN_TEXT_CHARS", 200))
 
-    def process_item(self, item: ArticleItem) -> ArticleItem:
+    def close_spider(self) -> None:
+        self.pool.close()
+
+    async def process_item(self, item: ArticleItem) -> ArticleItem:
+        html, item.html = item.html, ""  # the page is not needed past this point: keep memory flat
         try:
-            article = extract_article(item.html, url=item.url, hints=item.hints)
-        finally:
-            item.html = ""  # the page is not needed past this point; keep memory flat on long crawls
+            article, fingerprint = await self.pool.run(html, item.url, item.hints)
+        except WorkerCrashed as exc:
+            logger.error("Extraction failed on %s: %s", item.url, exc)
+            self.stats.inc_value("aggregator/errors/extract_worker_crashed")
+            raise DropItem(str(exc)) from None
         if article is None or len(article.text) < self.min_text_chars:
             self.stats.inc_value("aggregator/no_article")
             raise DropItem("No article body on %s" % item.url)
-        item.article = article
+        item.article, item.fingerprint = article, fingerprint
         self.stats.inc_value("aggregator/extracted")
         return item

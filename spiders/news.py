@@ -314,8 +314,6 @@ class NewsSpider(scrapy.Spider):
             hints=hints,
             found_on=found_on,
             source_updated=source_updated,
-            declared_canonical=response.css("link[rel=canonical]::attr(href)").get(),
-            declared_og_url=response.css("meta[property='og:url']::attr(content)").get(),
         )
 
     def on_error(self, failure: Failure) -> None:
@@ -335,7 +333,7 @@ class NewsSpider(scrapy.Spider):
             logger.error("Fetching %s failed (%s): %s", request.url, fault.cause, fault.message)
         self._count("errors/%s" % fault.cause)
 
-    def on_headers(self, headers: Headers, body_length: int, request: Request, spider: scrapy.Spider) -> None:
+    def on_headers(self, headers: Headers, body_length: int, request: Request) -> None:
         """Stop an article download at its headers when it is a binary file (a PDF, an image, a video)."""
         if request.callback != self.parse_article:
             return
@@ -344,7 +342,7 @@ class NewsSpider(scrapy.Spider):
                 or content_type.startswith("application/vnd."):
             raise StopDownload(fail=True)
 
-    def on_dropped(self, request: Request, spider: scrapy.Spider) -> None:
+    def on_dropped(self, request: Request) -> None:
         """A redirect back to a URL of its own chain is dropped by the duplicate filter: that is a loop."""
         chain = request.meta.get("redirect_urls") or []
         if request.url in chain:

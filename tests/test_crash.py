@@ -2,7 +2,8 @@
 
 Two generated sites of 100 articles each, the second carrying 15 verbatim copies of the first's stories
 (cross-source duplicates). One database is crawled cleanly; another is crawled by processes killed with
-SIGKILL after a random delay, 20 times, then once to the end. Story ids depend on which copy is seen
+SIGKILL 20 times (a few while starting, most after a random number of further articles were stored), then
+once to the end. Story ids depend on which copy is seen
 first, which concurrency decides, so stories are compared as the sets of URLs they were seen at.
 """
 
@@ -37,8 +38,8 @@ name = "Beta"
 feed = "{{BASE:beta}}/feed.rss"
 """
 # A little politeness stretches the crawl to a few seconds, so that most kills land in the middle of it.
-CRAWL = ["--set", "CONCURRENT_REQUESTS_PER_DOMAIN=2", "--set", "DOWNLOAD_DELAY=0.08", "--set",
-         "RANDOMIZE_DOWNLOAD_DELAY=false", "--log-level", "WARNING"]
+CRAWL = ["--set", "CONCURRENT_REQUESTS_PER_DOMAIN=2", "--set", "DOWNLOAD_DELAY=0.03", "--set",
+         "RANDOMIZE_DOWNLOAD_DELAY=false", "--set", "AGGREGATOR_WORKERS=2", "--log-level", "WARNING"]
 
 
 def _sites(root: Path) -> None:
@@ -66,6 +67,15 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def _command(registry: Path, db: Path) -> list[str]:
     return [sys.executable, "-m", "aggregator.cli", "crawl", "--all", "--sources", str(registry), "--db", str(db),
             *FAST, *CRAWL]
+
+
+def stored(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        return sqlite3.connect(db, timeout=5).execute("SELECT count(*) FROM sightings").fetchone()[0]
+    except sqlite3.OperationalError:  # the schema is not made yet
+        return 0
 
 
 def state(db: Path) -> dict[str, object]:
@@ -103,16 +113,24 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(sites: Path, tmp_pat
     db = tmp_path / "killed.db"
     rng = random.Random(int(os.environ.get("CRASH_SEED", "5")))
     progress = []
-    for _ in range(KILLS):
+    for kill in range(KILLS):
         process = subprocess.Popen(_command(sites, db), cwd=PROJECT, env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.8, 2.4))
+        if kill % 5 == 0:  # some while starting (schema, dedup index load, worker start-up)
+            time.sleep(rng.uniform(0.2, 2.0))
+        else:  # the rest in the middle of storing: after a random number of further stored articles
+            target = stored(db) + rng.randint(1, 12)
+            deadline = time.monotonic() + 20
+            while process.poll() is None and stored(db) < target and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0, 0.15))
         alive = process.poll() is None
         process.kill()  # SIGKILL: no signal handler, no spider_closed, no flushing
         process.wait()
-        if alive and db.exists():
-            progress.append(sqlite3.connect(db).execute("SELECT count(*) FROM sightings").fetchone()[0])
+        if alive:
+            progress.append(stored(db))
     mid_crawl = [count for count in progress if 0 < count < 200]
+    print("sightings stored when each kill landed:", progress)
     assert len(mid_crawl) >= KILLS // 2, progress  # most kills landed while articles were being stored
     out, err = clean_run.communicate(timeout=60)
     assert clean_run.returncode == 0, out + err[-3000:]

@@ -257,6 +257,20 @@ def test_a_failed_save_leaves_nothing_half_written(storage: StoryStorage, backen
     assert save(storage, "s1", "https://a.example/1", "a", article("One")) == "new"  # still usable
 
 
+def test_postgresql_urls_and_connections(postgres_url: str) -> None:  # noqa: F811
+    import psycopg
+
+    from aggregator.storage_pg import PostgresStorage
+
+    storage = open_storage("postgres://" + postgres_url.removeprefix("postgresql://"))
+    assert isinstance(storage, PostgresStorage) and storage.counts() == {"stories": 0, "sightings": 0}
+    storage.close()
+    with psycopg.connect(postgres_url) as connection, pytest.raises(ValueError, match="autocommit"):
+        PostgresStorage(connection)
+    with pytest.raises(ValueError, match="unsupported database URL 'mysql://x'"):
+        open_storage("mysql://x")
+
+
 WORKERS = 6
 ROUNDS = 25
 
@@ -285,10 +299,23 @@ def hammer(db: str, worker: int, barrier: Any, results: Any) -> None:
         results.put((worker, saved))
     except BaseException:
         results.put((worker, traceback.format_exc()))
+        barrier.abort()  # the others stop waiting for this worker
         raise
 
 
 def test_concurrent_saves_make_one_story_and_lose_no_sighting(backend: Backend) -> None:
+    check_concurrent_saves(backend)
+
+
+def test_concurrent_saves_retry_under_serializable_isolation(postgres_url: str) -> None:  # noqa: F811
+    """A server whose transactions are SERIALIZABLE aborts some concurrent saves: they must be retried."""
+    import psycopg
+
+    url = postgres_url + "?options=-c%20default_transaction_isolation%3Dserializable"
+    check_concurrent_saves(Backend("postgresql", url, psycopg.IntegrityError))
+
+
+def check_concurrent_saves(backend: Backend) -> None:
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(WORKERS), context.Queue()
     workers = [context.Process(target=hammer, args=(backend.db, n, barrier, results)) for n in range(WORKERS)]
@@ -308,8 +335,8 @@ def test_concurrent_saves_make_one_story_and_lose_no_sighting(backend: Backend) 
         sightings = storage.sightings(list(stories))
         for n in range(ROUNDS):
             story_id, shared = "s%d" % n, "https://shared.example/%d" % n
-            results = Counter(result for sid, url, result in saved if sid == story_id)
-            assert results["new"] == 1, (story_id, results)
+            of_story = Counter(result for sid, url, result in saved if sid == story_id)
+            assert of_story["new"] == 1, (story_id, of_story)
             # The shared URL: stored once, then seen by the other workers, then rewritten by each.
             shared_results = Counter(result for sid, url, result in saved if url == shared)
             assert shared_results["new"] + shared_results["sighting"] == 1, (story_id, shared_results)

@@ -1,0 +1,113 @@
+"""Extraction and MinHash signing off Scrapy's reactor: a pool of worker processes sized to the cores.
+
+Each page goes to a worker as its HTML string and comes back as an `Article` plus the dedup
+`Fingerprint` of its text, awaited by the pipeline, so downloads go on while pages are extracted and
+results arrive in whatever order workers finish. A worker that dies (a C-level crash in a parser, the
+OOM killer) breaks the whole `ProcessPoolExecutor`, failing every page in flight: the pool is then
+replaced and those pages are retried once each, so only the page that kills a worker twice is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from aggregator.dedup import Fingerprint, StoryIndex
+from aggregator.extraction import Article, extract_article
+
+logger = logging.getLogger(__name__)
+
+# Per worker process: the signer built once by `_start_worker` (a pool initializer has nowhere else to
+# put it). Never set in the crawler's own process.
+_signer: StoryIndex | None = None
+
+
+class WorkerCrashed(RuntimeError):
+    """The page killed a worker process twice."""
+
+
+def _start_worker(index_options: dict[str, Any]) -> None:
+    global _signer
+    _signer = StoryIndex(**index_options)
+
+
+def _extract_and_sign(signer: StoryIndex | None, html: str, url: str,
+                      hints: dict[str, Any]) -> tuple[Article | None, bytes | None]:
+    article = extract_article(html, url=url, hints=hints)
+    if article is None or signer is None:
+        return article, None
+    return article, signer.fingerprint(article.text).to_bytes()
+
+
+def extract_and_sign(html: str, url: str, hints: dict[str, Any]) -> tuple[Article | None, bytes | None]:
+    """The work done for one page in a worker: extraction, then the fingerprint of the body text."""
+    return _extract_and_sign(_signer, html, url, hints)
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class ExtractionPool:
+    """`await pool.run(html, url, hints)` in a worker process; `workers=0` runs inline (no processes)."""
+
+    def __init__(self, workers: int, index_options: dict[str, Any],
+                 task: Callable[..., tuple[Article | None, bytes | None]] = extract_and_sign) -> None:
+        if workers < 0:
+            raise ValueError("workers must be >= 0, got %r" % workers)
+        self.workers = workers
+        self.index_options = dict(index_options)
+        self.task = task
+        self.restarts = 0
+        self._executor: Executor | None = None
+        self._generation = 0
+        self._inline_signer = StoryIndex(**self.index_options) if workers == 0 else None
+
+    def _pool(self) -> Executor:
+        if self._executor is None:
+            # forkserver: workers never inherit the reactor, sockets or database handles of the crawler.
+            context = multiprocessing.get_context("forkserver")
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
+                                                 initargs=(self.index_options,))
+        return self._executor
+
+    def _replace(self, generation: int) -> None:
+        """Swap a broken pool for a new one, once per breakage however many pages saw it."""
+        if generation != self._generation:
+            return
+        self._generation += 1
+        self.restarts += 1
+        broken, self._executor = self._executor, None
+        if broken is not None:
+            broken.shutdown(wait=False, cancel_futures=True)
+        logger.error("A worker process died; restarting the pool (restart %d)", self.restarts)
+
+    async def run(self, html: str, url: str, hints: dict[str, Any]) -> tuple[Article | None, Fingerprint | None]:
+        if self.workers == 0:
+            if self.task is extract_and_sign:
+                article, data = _extract_and_sign(self._inline_signer, html, url, hints)
+            else:
+                article, data = self.task(html, url, hints)
+        else:
+            loop = asyncio.get_running_loop()
+            for attempt in (1, 2):
+                generation = self._generation
+                try:
+                    article, data = await loop.run_in_executor(self._pool(), self.task, html, url, hints)
+                    break
+                except BrokenProcessPool:
+                    self._replace(generation)
+                    if attempt == 2:
+                        raise WorkerCrashed("extracting %s killed a worker process twice" % url) from None
+        return article, Fingerprint.from_bytes(data) if data is not None else None
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None

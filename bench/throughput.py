@@ -1,0 +1,158 @@
+"""Throughput benchmark: the whole `aggregator crawl` against a single-process trafilatura loop, side by side.
+
+Builds a loopback site of N realistic article pages (default 2,000: four page layouts of ~40-60 KB, two
+sources whose feeds list every page, 10% of the pages planted copies of the other source's stories), then
+measures in one run:
+1. the baseline: one process calling plain `trafilatura.extract` on the same N pages read from disk;
+2. `aggregator crawl --all` of the site into a fresh SQLite database: articles/s, wall time, peak RSS of
+   the crawl's whole process tree;
+and prints the ratio (2)/(1) last. It also checks that every planted copy was collapsed into its story.
+
+    python bench/throughput.py [--pages 2000] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from aggregator.sitegen import SiteSpec, Story, generate_stories, render_heavy_article, render_rss  # noqa: E402
+from aggregator.snapshot import render_template, serve_snapshot  # noqa: E402
+
+SOURCES = """
+[sources.alpha]
+name = "Alpha Times"
+feed = "{{BASE:alpha}}/feed.rss"
+[sources.beta]
+name = "Beta Herald"
+feed = "{{BASE:beta}}/feed.rss"
+"""
+
+
+def edited_copy(story: Story, rng: random.Random, slug: str) -> Story:
+    """A wire copy as another outlet runs it: a dateline, a few words changed, a credit line."""
+    paragraphs = []
+    for paragraph in story.paragraphs:
+        words = paragraph.split()
+        for _ in range(max(1, len(words) // 40)):
+            words[rng.randrange(len(words))] = rng.choice(["reportedly", "officially", "recently", "also"])
+        paragraphs.append(" ".join(words))
+    paragraphs[0] = "ALMATY (Wire) — " + paragraphs[0]
+    paragraphs.append("This story was first published by our partners and is republished with permission.")
+    return Story(slug=slug, title=story.title, paragraphs=paragraphs, published=story.published,
+                 author=story.author)
+
+
+def build_sites(root: Path, pages: int) -> tuple[list[Path], int]:
+    """Write both sites; returns the article files and the number of planted copies."""
+    rng = random.Random(5)
+    copies = pages // 10
+    originals = generate_stories(pages - copies, seed=17)
+    half = len(originals) // 2
+    sites = {"alpha": (SiteSpec(name="alpha", template=0), originals[:half]),
+             "beta": (SiteSpec(name="beta", template=1), originals[half:])}
+    planted = [edited_copy(s, rng, "copy-" + s.slug) for s in rng.sample(originals, copies)]
+    for n, story in enumerate(planted):
+        sites["beta" if n % 2 else "alpha"][1].append(story)
+    files = []
+    for name, (site, stories) in sites.items():
+        (root / name / "news").mkdir(parents=True, exist_ok=True)
+        for n, story in enumerate(stories):
+            site.template = n % 4  # varied layouts within each site
+            path = root / name / "news" / (story.slug + ".html")
+            path.write_text(render_heavy_article(site, story, stories[n + 1:n + 4], seed=n), "utf-8")
+            files.append(path)
+        (root / name / "feed.rss").write_text(render_rss(site, stories), "utf-8")
+    return files, copies
+
+
+def baseline(files: list[Path]) -> float:
+    import trafilatura
+
+    started = time.perf_counter()
+    for path in files:
+        trafilatura.extract(path.read_text("utf-8"), url="http://127.0.0.1/" + path.name)
+    return len(files) / (time.perf_counter() - started)
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory (bytes) of a process and all its descendants, from /proc."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            status = Path("/proc/%d/status" % current).read_text()
+            total += int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) * 1024
+            for task in Path("/proc/%d/task" % current).iterdir():
+                stack += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+def crawl(registry: Path, db: Path, workers: int | None) -> tuple[float, int, str]:
+    command = [sys.executable, "-m", "aggregator.cli", "crawl", "--all", "--sources", str(registry), "--db", str(db),
+               "--set", "DOWNLOAD_DELAY=0", "--set", "AUTOTHROTTLE_ENABLED=false", "--set", "CONCURRENT_REQUESTS=32",
+               "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=16", "--log-level", "WARNING"]
+    env = dict(os.environ)
+    if workers is not None:
+        env["AGGREGATOR_WORKERS"] = str(workers)
+    peak = 0
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+                               env=env)
+    output: dict[str, str] = {}
+    reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), process.communicate())))
+    reader.start()
+    while reader.is_alive():
+        peak = max(peak, tree_rss(process.pid))
+        time.sleep(0.1)
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        sys.exit("crawl failed (%d):\n%s\n%s" % (process.returncode, output.get("out"), output.get("err", "")[-3000:]))
+    return seconds, peak, output["out"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=None, help="AGGREGATOR_WORKERS for the crawl")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "sites"
+        files, copies = build_sites(root, args.pages)
+        size = sum(f.stat().st_size for f in files) / len(files) / 1024
+        print("%d pages (%.0f KB on average), %d planted copies" % (len(files), size, copies))
+        base = baseline(files)
+        print("1. baseline: plain trafilatura.extract, one process, from disk: %.1f pages/s" % base)
+        with serve_snapshot(root) as bases:
+            registry = Path(tmp) / "sources.toml"
+            registry.write_text(render_template(SOURCES, bases), "utf-8")
+            db = Path(tmp) / "throughput.db"
+            seconds, peak, out = crawl(registry, db, args.workers)
+        con = sqlite3.connect(db)
+        stories = con.execute("SELECT count(*) FROM stories").fetchone()[0]
+        sightings = con.execute("SELECT count(*) FROM sightings").fetchone()[0]
+        collapsed = con.execute("SELECT count(*) FROM sightings WHERE url LIKE '%/copy-%' AND story_id IN "
+                                "(SELECT story_id FROM sightings GROUP BY story_id HAVING count(*) = 2)").fetchone()[0]
+    rate = len(files) / seconds
+    print("2. aggregator crawl: %d articles in %.1f s = %.1f articles/s, peak RSS %.0f MB"
+          % (len(files), seconds, rate, peak / 2**20))
+    print("   stories %d, sightings %d; planted copies collapsed into their story: %d of %d"
+          % (stories, sightings, collapsed, copies))
+    print("ratio crawl/baseline: %.2f" % (rate / base))
+
+
+if __name__ == "__main__":
+    main()
