@@ -75,11 +75,14 @@ def main() -> None:
 @db_option
 @click.option("--refresh", is_flag=True, help="Re-fetch stored articles and feeds even if unchanged.")
 @click.option("--wait", is_flag=True, help="If another crawl runs on this database, wait for it (default: exit 5).")
+@click.option("--redis", "redis_url", envvar="AGGREGATOR_REDIS", default=None, metavar="URL",
+              help="Distributed mode: seed the sources into the shared queue at redis://host:port/db and work on it "
+                   "with any `aggregator worker`s.")
 @click.option("--set", "set_pairs", multiple=True, metavar="NAME=VALUE", help="Override a Scrapy setting.")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None, db: str, refresh: bool,
-          wait: bool, set_pairs: tuple[str, ...], log_level: str) -> None:
+          wait: bool, redis_url: str | None, set_pairs: tuple[str, ...], log_level: str) -> None:
     """Crawl SOURCE_IDS (or --all) into the database and print a summary."""
     registry = _registry(sources_file)
     if not source_ids and not crawl_all:
@@ -89,6 +92,12 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
         raise ConfigError("unknown source(s): %s; known sources: %s" % (", ".join(unknown), ", ".join(registry)))
     overrides: dict[str, Any] = {"AGGREGATOR_DB": db, "AGGREGATOR_SOURCES": sources_file or "",
                                  "LOG_LEVEL": log_level.upper(), "AGGREGATOR_REFRESH": refresh}
+    if redis_url:
+        from aggregator.crawl import distributed_settings
+        from aggregator.distributed import start_distributed_run
+
+        overrides.update(distributed_settings(redis_url, seed=True))
+        start_distributed_run(redis_url)
     overrides.update(_settings_overrides(set_pairs))
     sources = [] if crawl_all else list(source_ids)
     try:
@@ -105,6 +114,33 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
         raise LockedError(str(exc)) from None
     click.echo("Crawl %s (%s) into %s" % ("finished" if summary.reason == "finished" else "stopped: " + summary.reason,
                                            ", ".join(source_ids) or "all sources", db))
+    for line in summary.lines():
+        click.echo("  " + line)
+    sys.exit(summary.exit_code)
+
+
+@main.command()
+@click.option("--redis", "redis_url", envvar="AGGREGATOR_REDIS", required=True, metavar="URL",
+              help="The shared queue: redis://host:port/db.")
+@sources_option
+@db_option
+@click.option("--exit-when-idle", "idle_seconds", type=click.FloatRange(min=0), default=0, metavar="SECONDS",
+              help="Stop after SECONDS with nothing queued or in flight anywhere (default 0: run until stopped).")
+@click.option("--set", "set_pairs", multiple=True, metavar="NAME=VALUE", help="Override a Scrapy setting.")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def worker(redis_url: str, sources_file: str | None, db: str, idle_seconds: float, set_pairs: tuple[str, ...],
+           log_level: str) -> None:
+    """A distributed worker: fetch, extract, dedup and store requests from the shared Redis queue."""
+    from aggregator.crawl import distributed_settings
+
+    _registry(sources_file)
+    overrides: dict[str, Any] = {"AGGREGATOR_DB": db, "AGGREGATOR_SOURCES": sources_file or "",
+                                 "LOG_LEVEL": log_level.upper(), "AGGREGATOR_REDIS_IDLE_SECONDS": idle_seconds,
+                                 **distributed_settings(redis_url, seed=False)}
+    overrides.update(_settings_overrides(set_pairs))
+    summary = run_crawl([], crawl_settings(overrides))
+    click.echo("Worker stopped (%s) on %s" % (summary.reason, redis_url))
     for line in summary.lines():
         click.echo("  " + line)
     sys.exit(summary.exit_code)

@@ -17,6 +17,7 @@ from scrapy.settings import Settings
 logger = logging.getLogger(__name__)
 
 ENV_SETTINGS = ("AGGREGATOR_DB", "AGGREGATOR_SOURCES", "AGGREGATOR_DEDUP_THRESHOLD", "AGGREGATOR_WORKERS",
+                "AGGREGATOR_DEDUP_WINDOW_DAYS",
                 "AGGREGATOR_DEDUP_NUM_PERM", "AGGREGATOR_MIN_TEXT_CHARS", "AGGREGATOR_CONTACT_URL")
 
 EXIT_OK = 0
@@ -24,6 +25,20 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 3  # the crawl finished and stored what it could, but some fetches or pages failed
 EXIT_INTERRUPTED = 4  # stopped early by a signal (SIGINT/SIGTERM) or a limit; what was fetched is stored
 EXIT_LOCKED = 5  # another crawl holds this database's lock (see --wait)
+
+
+def distributed_settings(redis_url: str, seed: bool) -> dict[str, Any]:
+    """Scrapy settings for a worker sharing scrapy-redis's queue and seen-request filter at `redis_url`."""
+    return {
+        "REDIS_URL": redis_url,
+        "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+        "SCHEDULER_QUEUE_CLASS": "aggregator.distributed.LeasedPriorityQueue",
+        "SCHEDULER_QUEUE_KEY": "aggregator:%(spider)s:requests",
+        "SCHEDULER_DUPEFILTER_KEY": "aggregator:%(spider)s:dupefilter",
+        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        "SCHEDULER_PERSIST": True,  # one worker closing must not flush the others' queue
+        "AGGREGATOR_REDIS_SEED": seed,
+    }
 
 
 def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:

@@ -49,6 +49,13 @@ FEED_EXPORT_ENCODING = "utf-8"
 DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}  # only http(s) is ever fetched
 DOWNLOADER_MIDDLEWARES = {"aggregator.ssrf.SSRFGuardMiddleware": 50}  # before robots.txt (100): no request at all
 
+# Distributed mode (`--redis URL`, see aggregator/distributed.py); both switch themselves off without REDIS_URL.
+AGGREGATOR_REDIS_SEED = False  # this crawl puts the sources' start requests into the shared queue
+AGGREGATOR_REDIS_LEASE_SECONDS = 120.0  # a request leased by a worker that stops answering goes back after this
+AGGREGATOR_REDIS_IDLE_SECONDS = 10.0  # a worker stops after this long with nothing queued or in flight (0: never)
+EXTENSIONS = {"aggregator.distributed.RedisCrawlControl": 500}
+SPIDER_MIDDLEWARES = {"aggregator.distributed.LeaseAckMiddleware": 950}
+
 ITEM_PIPELINES = {
     "pipelines.extract.ExtractPipeline": 100,
     "pipelines.canonicalize.CanonicalizePipeline": 200,

@@ -15,5 +15,12 @@ fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+# Real PostgreSQL and Redis servers on loopback for the tests (installed with apt-get when missing),
+# stopped again however the tests end.
+bash scripts/services.sh start
+trap 'bash scripts/services.sh stop' EXIT
+. .services/env
+
 # pytest exits 5 when it collects no test: that is a failure here too, as is any other non-zero code.
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "$@"

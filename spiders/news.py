@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 
 from aggregator.canonical import canonical_url
 from aggregator.dates import parse_date
+from aggregator.distributed import request_done
 from aggregator.discovery import article_links, discover_feeds, next_page
 from aggregator.encoding import decode_page
 from aggregator.faults import NotFetched, classify
@@ -103,6 +104,9 @@ class NewsSpider(scrapy.Spider):
         return [registry[key] for key in self.source_keys] if self.source_keys else list(registry.values())
 
     async def start(self) -> AsyncIterator[Any]:
+        settings = self.crawler.settings
+        if settings.get("REDIS_URL") and not settings.getbool("AGGREGATOR_REDIS_SEED"):
+            return  # a distributed worker: requests come from the shared queue
         for source in self.chosen_sources():
             if source.discovers_feeds:
                 # Unconditional: a 304 here would hide which feeds to ask for.
@@ -318,6 +322,7 @@ class NewsSpider(scrapy.Spider):
 
     def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
+        self.crawler.signals.send_catch_log(request_done, request=request)  # a distributed lease ends here
         fault = classify(failure)
         if fault is None:  # refused by the SSRF guard, which logged and counted it
             return
