@@ -43,7 +43,7 @@ def canonical_url(url: str) -> str:
         port = parts.port
     except ValueError:  # a non-numeric port: keep the URL as written rather than guess
         port = None
-    netloc = host
+    netloc = "[%s]" % host if ":" in host else host  # an IPv6 address keeps its brackets
     if parts.username:
         netloc = "%s@%s" % (parts.username, netloc)
     if port is not None and port != DEFAULT_PORTS.get(scheme):

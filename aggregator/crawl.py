@@ -67,6 +67,7 @@ class CrawlSummary:
     updated: int
     skipped_known: int
     not_modified: int
+    repaired: int
     errors: int
     reason: str
     stats: dict[str, Any]
@@ -83,6 +84,8 @@ class CrawlSummary:
             updated=stats.get("aggregator/stored/updated", 0),
             skipped_known=stats.get("aggregator/articles/skipped_known", 0),
             not_modified=stats.get("aggregator/index/not_modified", 0),
+            repaired=sum(v for k, v in stats.items() if k.startswith("aggregator/repaired/"))
+            + stats.get("aggregator/feeds/guid_conflicts", 0),
             errors=errors + stats.get("spider_exceptions/count", 0),
             reason=str(stats.get("finish_reason", "unknown")),
             stats=stats,
@@ -105,6 +108,7 @@ class CrawlSummary:
             "skipped as stored:     %d (not fetched)" % self.skipped_known,
             "feeds/lists unchanged: %d (304)" % self.not_modified,
             "pages without article: %d" % self.no_article,
+            "repaired inputs:       %d (wrong charsets, GUID conflicts)" % self.repaired,
             "errors:                %d" % self.errors,
         ]
         lines += ["  %s: %s" % (k.removeprefix("aggregator/errors/"), v)

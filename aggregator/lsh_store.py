@@ -267,7 +267,9 @@ def open_band_store(config: Mapping[str, Any] | str | None, bands: int) -> BandS
     if kind == "memory":
         return MemoryBandStore(bands)
     if kind == "redis":
-        return MemoryBandStore(bands, storage_config={"type": "redis", "redis": dict(config.get("redis", {}))})
+        from aggregator.lsh_redis import RedisBandStore
+
+        return RedisBandStore(bands, dict(config.get("redis", {})), prefix=config.get("prefix", "aggregator:dedup"))
     if kind == "sqlite":
         return SQLiteBandStore(config["db"], batch_size=int(config.get("batch_size", 1)),
                                cache_mb=config.get("cache_mb", 64))

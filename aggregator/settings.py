@@ -15,7 +15,9 @@ AGGREGATOR_DB = "aggregator.db"  # SQLite file path (or sqlite:///path) where st
 AGGREGATOR_SOURCES = ""  # registry TOML file; empty = the registry shipped in the package
 AGGREGATOR_CRAWL_SOURCES = ""  # comma-separated source ids to crawl; empty or "all" = every source
 AGGREGATOR_REFRESH = False  # re-fetch stored articles and ignore feed/sitemap/listing validators
-AGGREGATOR_DEDUP_THRESHOLD = 0.2  # MinHashLSH Jaccard threshold for near-duplicate candidates (then verified)
+AGGREGATOR_DEDUP_THRESHOLD = ""  # MinHashLSH Jaccard threshold picking bands x rows; "" = the tuned 64 x 4 layout
+AGGREGATOR_DEDUP_INDEX = ""  # where the dedup index lives: "" = beside the stories (SQLite), Redis when distributed
+AGGREGATOR_DEDUP_WINDOW_DAYS = 0  # compare new items only with stories seen in the last N days (0 = all)
 AGGREGATOR_DEDUP_NUM_PERM = 256  # MinHash permutations per signature
 AGGREGATOR_WORKERS = -1  # extraction worker processes; -1 = one per core, 0 = extract in the crawler itself
 AGGREGATOR_MIN_TEXT_CHARS = 200  # bodies shorter than this are counted as "no article" and not stored

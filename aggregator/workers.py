@@ -34,7 +34,20 @@ class WorkerCrashed(RuntimeError):
 
 def _start_worker(index_options: dict[str, Any]) -> None:
     global _signer
+    _die_with_parent()
     _signer = StoryIndex(**index_options)
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGKILL when its parent (the forkserver, which exits with the crawler) dies, so
+    a crawler killed with -9 leaves no orphaned workers behind."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _extract_and_sign(signer: StoryIndex | None, html: str, url: str,
@@ -71,8 +84,10 @@ class ExtractionPool:
 
     def _pool(self) -> Executor:
         if self._executor is None:
-            # forkserver: workers never inherit the reactor, sockets or database handles of the crawler.
+            # forkserver: workers never inherit the reactor, sockets or database handles of the crawler;
+            # the server imports the extractor once and forks ready workers from it.
             context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["aggregator.workers"])
             self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                                  initargs=(self.index_options,))
         return self._executor
@@ -106,6 +121,13 @@ class ExtractionPool:
                     if attempt == 2:
                         raise WorkerCrashed("extracting %s killed a worker process twice" % url) from None
         return article, Fingerprint.from_bytes(data) if data is not None else None
+
+    def warm_up(self) -> None:
+        """Start the worker processes now (while the first feeds download), not at the first page."""
+        if self.workers > 0:
+            pool = self._pool()
+            for _ in range(self.workers):
+                pool.submit(default_workers)
 
     def close(self) -> None:
         if self._executor is not None:

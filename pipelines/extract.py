@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 def index_options(settings: Any) -> dict[str, Any]:
     """The StoryIndex parameters the fingerprints are made with (shared with the dedup pipeline)."""
-    return {"threshold": settings.getfloat("AGGREGATOR_DEDUP_THRESHOLD"),
+    threshold = settings.get("AGGREGATOR_DEDUP_THRESHOLD")
+    return {"threshold": float(threshold) if threshold not in (None, "") else None,
             "num_perm": settings.getint("AGGREGATOR_DEDUP_NUM_PERM")}
 
 
@@ -36,6 +37,9 @@ class ExtractPipeline:
         workers = settings.getint("AGGREGATOR_WORKERS", -1)
         pool = ExtractionPool(default_workers() if workers < 0 else workers, index_options(settings))
         return cls(crawler.stats, pool, settings.getint("AGGREGATOR_MIN_TEXT_CHARS", 200))
+
+    def open_spider(self) -> None:
+        self.pool.warm_up()
 
     def close_spider(self) -> None:
         self.pool.close()

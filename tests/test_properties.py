@@ -103,7 +103,6 @@ def test_decode_page_never_raises(body: bytes, content_type: str | None) -> None
     assert isinstance(page.text, str) and page.encoding
 
 
-@pytest.mark.xfail(strict=True, reason="canonical_url drops the brackets of an IPv6 host (lead: fix canonical.py)")
 def test_canonical_url_keeps_ipv6_hosts_usable() -> None:
     once = canonical_url("http://[2001:db8::1]:8080/a")
     assert once == "http://[2001:db8::1]:8080/a"

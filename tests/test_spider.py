@@ -120,7 +120,9 @@ def test_interrupted_crawl_resumes_without_refetching(kinds: tuple[ServedSites, 
     clean = sqlite3.connect(clean_db).execute("SELECT url FROM sightings ORDER BY url").fetchall()
     bases.reset_hits()
     db = tmp_path / "resumed.db"
-    log = crawl(registry, db, "--set", "CLOSESPIDER_ITEMCOUNT=5", "--set", "CONCURRENT_REQUESTS=1", code=4)
+    # Extraction inline: with the worker pool, every page is downloaded before the 5th item is stored.
+    log = crawl(registry, db, "--set", "CLOSESPIDER_ITEMCOUNT=5", "--set", "CONCURRENT_REQUESTS=1",
+                "--set", "AGGREGATOR_WORKERS=0", code=4)
     assert "Crawl stopped: closespider_itemcount" in log
     first = set(article_hits(bases))
     assert 5 <= len(first) < len(clean)
