@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from aggregator.lsh_store import BandStore, open_band_store
+from aggregator.lsh_store import BandStore, Candidate, open_band_store
 
 __all__ = [
     "Fingerprint",
@@ -307,8 +307,11 @@ class StoryIndex:
         """The stored story ``fp`` is a copy of, or None: the oldest exact text hash first, else the candidate that
         passes the rule with the highest Jaccard estimate (the most similar version overall). With
         ``not_before``, fingerprints seen before that time are ignored (those stored without a time never are)."""
+        return self._best(fp, self.store.query(self.band_hashes(fp), not_before=_utc_iso(not_before)))
+
+    def _best(self, fp: Fingerprint, candidates: Iterable[Candidate]) -> Match | None:
         best: tuple[float, Match] | None = None
-        for candidate in self.store.query(self.band_hashes(fp), not_before=_utc_iso(not_before)):
+        for candidate in candidates:
             verdict = self._assess(fp, Fingerprint.from_bytes(candidate.fingerprint))
             if verdict is None:
                 continue
@@ -325,9 +328,23 @@ class StoryIndex:
             raise ValueError("story_id must be a non-empty string, got %r" % (story_id,))
         bands = self.band_hashes(fp)
         data = fp.to_bytes()
-        if data in self.store.fingerprints(story_id):
-            return
-        self.store.insert(story_id, data, bands, _utc_iso(when))
+        # The same bytes have the same text hash: its band holds every earlier copy, so one band lookup decides.
+        if not _holds(self.store.query(bands[:1]), story_id, data):
+            self.store.insert(story_id, data, bands, _utc_iso(when))
+
+    def add(self, new_story_id: str, fp: Fingerprint, when: str | datetime | None = None) -> Match | None:
+        """:meth:`match` then :meth:`insert` in one store query: ``fp`` joins the story it matches, else it starts
+        ``new_story_id``. Returns the match (None for a new story). For bulk callers such as :func:`dedup_corpus`."""
+        if not isinstance(new_story_id, str) or not new_story_id:
+            raise ValueError("new_story_id must be a non-empty string, got %r" % (new_story_id,))
+        bands = self.band_hashes(fp)
+        candidates = self.store.query(bands)  # no time window, so every stored copy of the text is among them
+        match = self._best(fp, candidates)
+        story_id = new_story_id if match is None else match.story_id
+        data = fp.to_bytes()
+        if match is None or not _holds(candidates, story_id, data):
+            self.store.insert(story_id, data, bands, _utc_iso(when))
+        return match
 
     def insert_many(self, entries: Iterable[tuple[str, Fingerprint, str | datetime | None]]) -> int:
         """Insert (story id, fingerprint, when) triples, then flush the store; returns how many were given."""
@@ -360,6 +377,10 @@ class StoryIndex:
         return len(self.store)
 
 
+def _holds(candidates: Iterable[Candidate], story_id: str, data: bytes) -> bool:
+    return any(candidate.story_id == story_id and candidate.fingerprint == data for candidate in candidates)
+
+
 def _utc_iso(value: str | datetime | None) -> str | None:
     """``value`` as a UTC ISO 8601 string that sorts as time does (naive times are taken as UTC)."""
     if value is None:
@@ -383,10 +404,8 @@ def dedup_corpus(docs: Iterable[dict], index: StoryIndex | None = None) -> Itera
     index = StoryIndex() if index is None else index
     for doc in docs:
         doc_id = doc["id"]
-        fp = index.fingerprint(doc.get("text") or "")
-        match = index.match(fp)
+        match = index.add(doc_id, index.fingerprint(doc.get("text") or ""))
         story_id = doc_id if match is None else match.story_id
         if match is not None:
             logger.debug("%s joins story %s (%s, %.3f)", doc_id, story_id, match.rule, match.similarity)
-        index.insert(story_id, fp)
         yield doc_id, story_id
