@@ -76,11 +76,9 @@ def _shingle_hashes(normalized: str, shingle_size: int) -> np.ndarray:
     words = normalized.encode("utf-8").split()
     if not words:
         return np.empty(0, dtype=np.uint32)
-    distinct = list(set(words))
-    codes = (np.fromiter(map(zlib.crc32, distinct), dtype=np.uint64, count=len(distinct))
-             | (np.fromiter(map(len, distinct), dtype=np.uint64, count=len(distinct)) << np.uint64(32)))
-    position = dict(zip(distinct, range(len(distinct))))
-    word_hashes = codes[np.fromiter(map(position.__getitem__, words), dtype=np.intp, count=len(words))]
+    # Hashing every word costs less than deduplicating the words first (one C loop each, no dict).
+    word_hashes = (np.fromiter(map(zlib.crc32, words), dtype=np.uint64, count=len(words))
+                   | (np.fromiter(map(len, words), dtype=np.uint64, count=len(words)) << np.uint64(32)))
     k = min(shingle_size, len(words))
     n = len(words) - k + 1
     combined = word_hashes[:n] * np.uint64(_SHINGLE_MULTIPLIERS[0])

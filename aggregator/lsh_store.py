@@ -6,7 +6,6 @@ are computed or how a candidate is judged a copy (that is `aggregator.dedup.Stor
 
 from __future__ import annotations
 
-import itertools
 import logging
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -129,15 +128,6 @@ CREATE TABLE IF NOT EXISTS dedup_bands (
     PRIMARY KEY (band, key)
 ) WITHOUT ROWID;
 """
-# Batched writes put band rows here first (a small in-memory table, so its random inserts stay in cache) and
-# move them into dedup_bands sorted by band at commit: a sequential pass instead of one random page per row.
-_PENDING_SCHEMA = """
-CREATE TEMP TABLE IF NOT EXISTS dedup_pending (
-    band INTEGER NOT NULL,
-    key INTEGER NOT NULL,
-    PRIMARY KEY (band, key)
-) WITHOUT ROWID
-"""
 
 
 class SQLiteBandStore:
@@ -147,9 +137,9 @@ class SQLiteBandStore:
     query's bands joined to ``dedup_fingerprints`` (key -> story id, time seen, fingerprint bytes). Nothing is
     read at open: opening costs the same for ten stories or ten million. Writes are grouped ``batch_size``
     inserts to a transaction (uncommitted rows are visible to this connection's queries); ``flush`` commits.
-    With ``batch_size`` > 1 a batch's band rows wait in a TEMP table and join ``dedup_bands`` in band order at
-    ``flush``. If the caller already holds a transaction on a shared connection, its writes join it and the caller
-    commits (call ``flush`` first when batching, so the waiting band rows join too).
+    With ``batch_size`` > 1 a batch's band rows wait in memory (band hash -> key) and join ``dedup_bands`` in
+    band order at ``flush``: one pass along the b-tree instead of a random page per row. If the caller already
+    holds a transaction on a shared connection, its writes join it (after ``flush``) and the caller commits.
     """
 
     def __init__(self, db: sqlite3.Connection | str | Path, batch_size: int = 1, cache_mb: int | None = 64) -> None:
@@ -171,19 +161,12 @@ class SQLiteBandStore:
             self._db.execute("PRAGMA cache_size=%d" % (-1024 * cache_mb))
         self.batch_size = batch_size
         self._pending = 0
-        self._pending_bands = False  # rows waiting in temp.dedup_pending
+        # This batch's band rows, not yet in dedup_bands: band -> key, and band -> keys for bands shared in the batch.
+        self._waiting: dict[int, int] = {}
+        self._shared: dict[int, list[int]] = {}
         self._in_own_transaction = False
         self._write(lambda: [self._db.execute(statement) for statement in _SCHEMA.split(";") if statement.strip()])
         self.flush()
-        self._batched = batch_size > 1
-        if self._batched:
-            self._db.execute("PRAGMA temp_store=MEMORY")
-            self._db.execute(_PENDING_SCHEMA)
-        # Queries read waiting rows too, in the same statement: candidates' keys, then their fingerprints.
-        self._query_sql = ("SELECT key, story_id, seen, fingerprint FROM dedup_fingerprints WHERE key IN"
-                           " (SELECT key FROM dedup_bands WHERE band IN (%s)"
-                           + (" UNION ALL SELECT key FROM temp.dedup_pending WHERE band IN (%s)" if self._batched
-                              else "") + ")")
 
     def _begin(self) -> None:
         if not self._db.in_transaction:
@@ -197,17 +180,18 @@ class SQLiteBandStore:
         if self._pending >= self.batch_size:
             self.flush()
 
-    def _move_pending(self) -> None:
-        if self._pending_bands:
-            # The TEMP table is a WITHOUT ROWID b-tree on (band, key): scanned in band order with no sort step.
-            self._db.execute("INSERT OR IGNORE INTO main.dedup_bands (band, key)"
-                             " SELECT band, key FROM temp.dedup_pending")
-            self._db.execute("DELETE FROM temp.dedup_pending")
-            self._pending_bands = False
+    def _write_waiting(self) -> None:
+        if self._waiting:
+            waiting, shared, self._waiting, self._shared = self._waiting, self._shared, {}, {}
+            bands = sorted(waiting)
+            self._db.executemany("INSERT OR IGNORE INTO dedup_bands (band, key) VALUES (?, ?)",
+                                 zip(bands, map(waiting.__getitem__, bands)))
+            self._db.executemany("INSERT OR IGNORE INTO dedup_bands (band, key) VALUES (?, ?)",
+                                 sorted((band, key) for band, keys in shared.items() for key in keys))
 
     def flush(self) -> None:
         """Commit the writes made since the last commit (if this store began the transaction)."""
-        self._move_pending()
+        self._write_waiting()
         if self._in_own_transaction and self._db.in_transaction:
             self._db.execute("COMMIT")
         self._in_own_transaction = False
@@ -224,23 +208,34 @@ class SQLiteBandStore:
             self.flush()
 
     def insert(self, story_id: str, fingerprint: bytes, bands: Sequence[int], when: str | None) -> None:
-        table = "temp.dedup_pending" if self._batched else "main.dedup_bands"
-
         def operation() -> None:
             key = self._db.execute("INSERT INTO dedup_fingerprints (story_id, seen, fingerprint) VALUES (?, ?, ?)",
                                    (story_id, when, fingerprint)).lastrowid
-            self._db.executemany("INSERT OR IGNORE INTO %s (band, key) VALUES (?, ?)" % table,
-                                 zip(sorted(set(bands)), itertools.repeat(key)))
-            self._pending_bands = self._batched
+            if self.batch_size == 1:
+                self._db.executemany("INSERT OR IGNORE INTO dedup_bands (band, key) VALUES (?, ?)",
+                                     [(band, key) for band in sorted(set(bands))])
+                return
+            waiting = self._waiting
+            for band in bands:
+                if waiting.setdefault(band, key) != key:  # a band shared within the batch (a copy, mostly)
+                    self._shared.setdefault(band, []).append(key)
         self._write(operation)
 
     def query(self, bands: Sequence[int], not_before: str | None = None) -> list[Candidate]:
         distinct = sorted(set(bands))
         if not distinct:
             return []
-        marks = ",".join("?" * len(distinct))
-        sql = self._query_sql % ((marks, marks) if self._batched else (marks,))
-        args: list[Any] = distinct * 2 if self._batched else list(distinct)
+        # One statement: the keys under the bands, then their fingerprints; keys still waiting are added by value.
+        sql = ("SELECT key, story_id, seen, fingerprint FROM dedup_fingerprints WHERE (key IN"
+               " (SELECT key FROM dedup_bands WHERE band IN (%s))" % ",".join("?" * len(distinct)))
+        args: list[Any] = list(distinct)
+        common = self._waiting.keys() & distinct
+        held = sorted({*map(self._waiting.__getitem__, common),
+                       *(key for band in common & self._shared.keys() for key in self._shared[band])})
+        if held:
+            sql += " OR key IN (%s)" % ",".join("?" * len(held))
+            args.extend(held)
+        sql += ")"
         if not_before is not None:
             sql += " AND (seen IS NULL OR seen >= ?)"
             args.append(not_before)
@@ -258,7 +253,7 @@ class SQLiteBandStore:
                                                    (story_id,))]
 
         def operation() -> None:
-            self._move_pending()
+            self._write_waiting()
             self._db.executemany("DELETE FROM dedup_bands WHERE band = ? AND key = ?",
                                  [(band, key) for key in keys for band in sorted(set(bands))])
             self._db.execute("DELETE FROM dedup_fingerprints WHERE story_id = ?", (story_id,))

@@ -279,11 +279,13 @@ def render_heavy_article(site: SiteSpec, story: Story, related: list[Story], see
         '<div class="teaser small"><div class="teaser-body"><h4><a href="/news/%s">%s</a></h4>'
         '<span class="tag"><a href="/tag/%s">%s</a></span></div></div>'
         % (rng.choice(_VOCABULARY), html.escape(sentence(rng)[:70]), rng.choice(_VOCABULARY),
-           rng.choice(_VOCABULARY)) for _ in range(25))
+           rng.choice(_VOCABULARY)) for _ in range(70))
     state = json.dumps({"page": {"id": story.slug, "layout": name, "ads": [rng.random() for _ in range(400)],
                                  "nav": [rng.choice(_VOCABULARY) for _ in range(600)]}})
-    comments = "".join('<li class="comment"><b>%s</b><p>%s</p></li>' % (rng.choice(PEOPLE), sentence(rng))
-                       for _ in range(rng.randint(0, 6)))
+    comments = "".join('<li class="comment"><div class="comment-meta"><b>%s</b> <time>%d hours ago</time></div>'
+                       '<div class="comment-body"><p>%s</p></div><div class="comment-actions"><a href="#">Reply</a>'
+                       ' <a href="#">Report</a></div></li>' % (rng.choice(PEOPLE), rng.randint(1, 48), sentence(rng))
+                       for _ in range(rng.randint(5, 25)))
     modified = ""
     if story.updated:
         modified = '<meta property="article:modified_time" content="%s">' % story.updated.isoformat()
@@ -304,9 +306,9 @@ def render_heavy_article(site: SiteSpec, story: Story, related: list[Story], see
     ) % {
         "title": html.escape(story.title), "site": site.name, "url": article_url("{{BASE}}", story),
         "date": story.published.isoformat(), "modified": modified, "layout": name,
-        "css": ".x{color:#333}" * rng.randint(100, 400), "state": state, "menu": _links(rng, 120, "section"),
+        "css": ".x{color:#333}" * rng.randint(100, 400), "state": state, "menu": _links(rng, 240, "section"),
         "author": story.author, "body_class": body_class,
         "body": "".join(_rich(p, rng) for p in story.paragraphs), "comments": comments,
-        "side_class": side_class, "teasers": teasers, "foot_class": foot_class, "footer": _links(rng, 80, "page"),
+        "side_class": side_class, "teasers": teasers, "foot_class": foot_class, "footer": _links(rng, 160, "page"),
         "script": "var t=%d;" % seed * rng.randint(50, 300),
     }

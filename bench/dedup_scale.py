@@ -173,7 +173,8 @@ def run_ours(corpus: Corpus, maker: TextMaker, path: Path, batch_size: int, cach
     first_query_s = time.perf_counter() - started - open_s
     reopened.close()
     recall, precision, per_kind = score(corpus, assigned)
-    return {"name": "ours (SQLite, %dx%d bands, batch %d)" % (reopened.bands, reopened.rows, batch_size), "stories_per_s": corpus.size / (sign_s + index_s),
+    return {"name": "ours (SQLite, %dx%d bands, batch %d, cache %d MB)" % (reopened.bands, reopened.rows,
+                                                                          batch_size, cache_mb), "stories_per_s": corpus.size / (sign_s + index_s),
             "sign_us": 1e6 * sign_s / corpus.size, "index_us": 1e6 * index_s / corpus.size,
             "tail_index_us": 1e6 * tail_index_s / (corpus.size - tail_start),
             "bytes_per_story": memory, "open_s": open_s, "first_query_s": first_query_s,
@@ -239,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-size", type=int, default=100000,
                         help="run the datasketch baseline at this N if it is one of --sizes (default: %(default)s)")
     parser.add_argument("--copy-rate", type=float, default=0.05, help="share of planted copies (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=10000, help="inserts per SQLite commit (default: %(default)s)")
-    parser.add_argument("--cache-mb", type=int, default=64, help="SQLite page cache (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=50000, help="inserts per SQLite commit (default: %(default)s)")
+    parser.add_argument("--cache-mb", type=int, default=None,
+                        help="SQLite page cache (default: 512 bytes per story, at least 64 MB)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dir", type=Path, default=None, help="where the databases go (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -255,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         path = workdir / ("scale_%d.db" % size)
         for stale in workdir.glob(path.name + "*"):
             stale.unlink()
-        ours = run_ours(corpus, maker, path, args.batch_size, args.cache_mb)
+        cache_mb = args.cache_mb or max(64, size * 512 >> 20)
+        ours = run_ours(corpus, maker, path, args.batch_size, cache_mb)
         ours["size"] = size
         results.append(ours)
         print(_row(ours), flush=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.dedup import Fingerprint, StoryIndex
+from aggregator.dedup import StoryIndex
 from aggregator.sitegen import SiteSpec, Story, generate_stories, write_site
 from aggregator.snapshot import render_template, serve_snapshot
 from tests.conftest import FAST, PROJECT, run_cli
@@ -93,15 +93,15 @@ def state(db: Path) -> dict[str, object]:
     assert all(stories[story_id] in urls for story_id, urls in groups.items())
     missing = con.execute("SELECT count(*) FROM sightings WHERE fingerprint IS NULL OR text_hash = ''").fetchone()[0]
     assert missing == 0, "a half-written sighting"
-    index = StoryIndex()
-    loaded = set()
-    for story_id, blob in con.execute("SELECT story_id, fingerprint FROM sightings ORDER BY id"):
-        index.insert(story_id, Fingerprint.from_bytes(bytes(blob)))
-        loaded.add(story_id)
-    assert loaded == set(stories), "the dedup index disagrees with the stored stories"
+    # The index the crawler persists beside the stories (dedup_* tables): it names exactly the stored
+    # stories, and finds each story from its own text.
+    indexed = {story_id for (story_id,) in con.execute("SELECT DISTINCT story_id FROM dedup_fingerprints")}
+    assert indexed == set(stories), "the dedup index disagrees with the stored stories"
+    index = StoryIndex(store="sqlite:///%s" % db)
     for story_id, text in con.execute("SELECT id, text FROM stories"):
         match = index.match(index.fingerprint(text))
         assert match is not None and match.story_id == story_id
+    index.close()
     return {"sightings": sorted(url for urls in groups.values() for url in urls),
             "stories": sorted(sorted(urls) for urls in groups.values())}
 

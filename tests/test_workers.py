@@ -1,0 +1,66 @@
+"""The extraction worker pool: real worker processes, results in any order, a crash costs one page."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from aggregator.extraction import Article
+from aggregator.workers import ExtractionPool, WorkerCrashed
+
+PAGE = "<html><body><article><h1>Tram line approved</h1>%s</article></body></html>" % "".join(
+    "<p>The regional council approved the new tram line after debate number %d about costs, routes and "
+    "the timetable for building it through the old town.</p>" % n for n in range(20))
+
+
+def crash_on_boom(html: str, url: str, hints: dict) -> tuple[Article | None, bytes | None]:
+    """A page that kills its worker process, as a segfault in a C parser would."""
+    if "boom" in url:
+        os._exit(1)
+    return Article(text="%s %d characters" % (url, len(html))), None
+
+
+def test_pages_are_extracted_and_signed_in_worker_processes() -> None:
+    pool = ExtractionPool(2, {"num_perm": 64})
+
+    async def run() -> list:
+        return await asyncio.gather(*(pool.run(PAGE, "https://news.example/%d" % i, {}) for i in range(6)))
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        pool.close()
+    assert len(results) == 6
+    for article, fingerprint in results:
+        assert article is not None and article.text.startswith("The regional council approved")
+        assert fingerprint is not None and len(fingerprint.hashvalues) == 64
+
+
+def test_a_worker_crash_costs_only_the_page_that_caused_it() -> None:
+    pool = ExtractionPool(2, {"num_perm": 64}, task=crash_on_boom)
+    urls = ["https://news.example/%d" % i for i in range(8)]
+    urls.insert(3, "https://news.example/boom")
+
+    async def run() -> list:
+        return await asyncio.gather(*(pool.run(PAGE, url, {}) for url in urls), return_exceptions=True)
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        pool.close()
+    failed = [url for url, result in zip(urls, results) if isinstance(result, Exception)]
+    assert failed == ["https://news.example/boom"]
+    assert isinstance(results[3], WorkerCrashed)
+    assert [r[0].text.split()[0] for r in results if not isinstance(r, Exception)] == [
+        u for u in urls if "boom" not in u]
+    assert pool.restarts >= 1
+
+
+def test_inline_mode_and_bad_arguments() -> None:
+    pool = ExtractionPool(0, {"num_perm": 64})
+    article, fingerprint = asyncio.run(pool.run(PAGE, "https://news.example/a", {}))
+    assert article is not None and fingerprint is not None
+    with pytest.raises(ValueError, match="workers must be >= 0, got -2"):
+        ExtractionPool(-2, {})
