@@ -3,8 +3,9 @@
 scrapy-redis gives the shared queue and seen-request filter; its queues pop a request for good, so a
 worker that dies loses what it had in flight. `LeasedPriorityQueue` pops a request into a lease
 (atomically, in Redis) that is given back only when the request is done: its item stored or dropped,
-its callback finished without items, or its errback run. Leases of dead workers expire and their
-requests go back to the queue for the others (any worker requeues expired leases when idle).
+its callback finished without items, or its errback run. A live worker renews its leases (a heartbeat);
+leases of dead workers expire and their requests go back to the queue for the others (any worker
+requeues expired leases when idle).
 `RedisCrawlControl` keeps a worker open while the crawl is still going somewhere, and acks leases.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from scrapy import Request, signals
 from scrapy.exceptions import DontCloseSpider, NotConfigured
 from scrapy_redis.queue import PriorityQueue
+from twisted.internet import task
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class LeasedPriorityQueue(PriorityQueue):
         settings = getattr(getattr(spider, "crawler", None), "settings", None)
         if settings is not None:
             self.lease_seconds = settings.getfloat("AGGREGATOR_REDIS_LEASE_SECONDS", self.lease_seconds)
+        self.held: set[str] = set()  # leases this worker holds: renewed while it lives
         self._pop = server.register_script(_POP)
         self._requeue = server.register_script(_REQUEUE)
         spider.crawler.signals.connect(self.ack, signal=request_done)
@@ -71,14 +74,23 @@ class LeasedPriorityQueue(PriorityQueue):
         if not data:
             return None
         request = self._decode_request(data)
-        request.meta["lease"] = hashlib.sha1(data if isinstance(data, bytes) else data.encode()).hexdigest()
+        lease = hashlib.sha1(data if isinstance(data, bytes) else data.encode()).hexdigest()
+        request.meta["lease"] = lease
+        self.held.add(lease)
         return request
 
     def ack(self, request: Request) -> None:
         lease = request.meta.get("lease")
         if lease:
+            self.held.discard(lease)
             self.server.zrem(self.leases_key, lease)
             self.server.hdel(self.payloads_key, lease)
+
+    def renew(self) -> None:
+        """Push back the deadline of every lease this worker holds: only a dead worker's leases expire."""
+        if self.held:
+            deadline = time.time() + self.lease_seconds
+            self.server.zadd(self.leases_key, {lease: deadline for lease in self.held}, xx=True)
 
     def _item_done(self, item: Any, response: Any = None, **kwargs: Any) -> None:
         if response is not None and response.request is not None:
@@ -114,7 +126,24 @@ class RedisCrawlControl:
             raise NotConfigured("not in distributed mode")
         control = cls(crawler, crawler.settings.getfloat("AGGREGATOR_REDIS_IDLE_SECONDS", 10.0))
         crawler.signals.connect(control.on_idle, signal=signals.spider_idle)
+        crawler.signals.connect(control.on_opened, signal=signals.spider_opened)
+        crawler.signals.connect(control.on_closed, signal=signals.spider_closed)
         return control
+
+    def on_opened(self) -> None:
+        lease = self.crawler.settings.getfloat("AGGREGATOR_REDIS_LEASE_SECONDS", 120.0)
+        self.heartbeat = task.LoopingCall(self.renew)
+        self.heartbeat.start(max(lease / 4, 0.5), now=False)
+
+    def on_closed(self) -> None:
+        heartbeat = getattr(self, "heartbeat", None)
+        if heartbeat is not None and heartbeat.running:
+            heartbeat.stop()
+
+    def renew(self) -> None:
+        queue = self.queue()
+        if queue is not None:
+            queue.renew()
 
     def queue(self) -> LeasedPriorityQueue | None:
         scheduler = getattr(getattr(self.crawler.engine, "_slot", None), "scheduler", None)
