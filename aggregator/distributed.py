@@ -180,18 +180,19 @@ class LeaseAckMiddleware:
     async def process_spider_output_async(self, response: Any, result: Any) -> Any:
         produced_item = False
         async for output in result:
-            if not isinstance(output, Request):
-                produced_item = True
+            produced_item = produced_item or not isinstance(output, Request)
             yield output
-        if not produced_item and response.request is not None:
-            self.crawler.signals.send_catch_log(request_done, request=response.request)
+        self._done(response, produced_item)
 
     def process_spider_output(self, response: Any, result: Any) -> Any:
         produced_item = False
         for output in result:
-            if not isinstance(output, Request):
-                produced_item = True
+            produced_item = produced_item or not isinstance(output, Request)
             yield output
+        self._done(response, produced_item)
+
+    def _done(self, response: Any, produced_item: bool) -> None:
+        """An item's lease ends when the item does (item signals); other responses end here."""
         if not produced_item and response.request is not None:
             self.crawler.signals.send_catch_log(request_done, request=response.request)
 

@@ -147,6 +147,23 @@ def story_from_row(row: Any) -> Story:
     )
 
 
+def sighting_from_row(row: Any) -> Sighting:
+    return Sighting(url=row["url"], source=row["source"], title=row["title"], date_published=row["date_published"],
+                    first_seen=row["first_seen"], similarity=row["similarity"], rule=row["rule"])
+
+
+def source_totals_of(db: Any) -> dict[str, dict[str, Any]]:
+    """Per source: stories whose canonical item it holds, sightings, last sighting time (any DB-API
+    connection with `execute`; the SQL is the same on SQLite and PostgreSQL)."""
+    totals: dict[str, dict[str, Any]] = {}
+    for source, sightings, last_seen in db.execute(
+            "SELECT source, count(*), max(last_seen) FROM sightings GROUP BY source"):
+        totals[source] = {"sightings": sightings, "last_seen": last_seen, "stories": 0}
+    for source, stories in db.execute("SELECT source, count(*) FROM stories GROUP BY source"):
+        totals.setdefault(source, {"sightings": 0, "last_seen": None})["stories"] = stories
+    return totals
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -330,21 +347,11 @@ class SQLiteStorage:
                 "SELECT story_id, url, source, title, date_published, first_seen, similarity, rule"
                 " FROM sightings WHERE story_id IN (%s) ORDER BY id" % marks, chunk)
             for row in rows:
-                found[row["story_id"]].append(Sighting(
-                    url=row["url"], source=row["source"], title=row["title"],
-                    date_published=row["date_published"], first_seen=row["first_seen"],
-                    similarity=row["similarity"], rule=row["rule"]))
+                found[row["story_id"]].append(sighting_from_row(row))
         return found
 
     def source_totals(self) -> dict[str, dict[str, Any]]:
-        """Per source: stories whose canonical item it holds, sightings, last sighting time."""
-        totals: dict[str, dict[str, Any]] = {}
-        for source, sightings, last_seen in self.db.execute(
-                "SELECT source, count(*), max(last_seen) FROM sightings GROUP BY source"):
-            totals[source] = {"sightings": sightings, "last_seen": last_seen, "stories": 0}
-        for source, stories in self.db.execute("SELECT source, count(*) FROM stories GROUP BY source"):
-            totals.setdefault(source, {"sightings": 0, "last_seen": None})["stories"] = stories
-        return totals
+        return source_totals_of(self.db)
 
     def counts(self) -> dict[str, int]:
         stories = self.db.execute("SELECT count(*) FROM stories").fetchone()[0]

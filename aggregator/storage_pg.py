@@ -19,7 +19,7 @@ import psycopg
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from aggregator.storage import SAME_SOURCE_RULE, SCHEMA_VERSION, Sighting, Story, story_from_row, utc_now
+from aggregator.storage import SAME_SOURCE_RULE, SCHEMA_VERSION, Sighting, Story, sighting_from_row, source_totals_of, story_from_row, utc_now
 from aggregator.story_identity import Candidate, choose_canonical
 
 logger = logging.getLogger(__name__)
@@ -354,21 +354,11 @@ class PostgresStorage:
                 "SELECT story_id, url, source, title, date_published, first_seen, similarity, rule"
                 " FROM sightings WHERE story_id = ANY(%s) ORDER BY id", (list(found),)).fetchall()
         for row in rows:
-            found[row["story_id"]].append(Sighting(
-                url=row["url"], source=row["source"], title=row["title"],
-                date_published=row["date_published"], first_seen=row["first_seen"],
-                similarity=row["similarity"], rule=row["rule"]))
+            found[row["story_id"]].append(sighting_from_row(row))
         return found
 
     def source_totals(self) -> dict[str, dict[str, Any]]:
-        """Per source: stories whose canonical item it holds, sightings, last sighting time."""
-        totals: dict[str, dict[str, Any]] = {}
-        for source, sightings, last_seen in self.db.execute(
-                "SELECT source, count(*), max(last_seen) FROM sightings GROUP BY source"):
-            totals[source] = {"sightings": sightings, "last_seen": last_seen, "stories": 0}
-        for source, stories in self.db.execute("SELECT source, count(*) FROM stories GROUP BY source"):
-            totals.setdefault(source, {"sightings": 0, "last_seen": None})["stories"] = stories
-        return totals
+        return source_totals_of(self.db)
 
     def counts(self) -> dict[str, int]:
         row = self.db.execute("SELECT (SELECT count(*) FROM stories), (SELECT count(*) FROM sightings)").fetchone()
