@@ -19,7 +19,8 @@ import psycopg
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from aggregator.storage import SAME_SOURCE_RULE, SCHEMA_VERSION, Sighting, Story, sighting_from_row, source_totals_of, story_from_row, utc_now
+from aggregator.storage import (SAME_SOURCE_RULE, SCHEMA_VERSION, Sighting, Story, sighting_from_row,
+                                source_totals_of, story_from_row, utc_now)
 from aggregator.story_identity import Candidate, choose_canonical
 
 logger = logging.getLogger(__name__)

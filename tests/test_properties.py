@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 import scrapy
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st

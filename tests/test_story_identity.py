@@ -64,8 +64,8 @@ def test_an_earlier_original_from_another_outlet_becomes_canonical(tmp_path: Pat
     storage = SQLiteStorage(tmp_path / "c.db")
     save(storage, "https://copy.example/1", "copy", article("Copy", date="2026-11-20T12:00:00+00:00",
                                                             date_source="jsonld"))
-    assert save(storage, "https://orig.example/1", "orig", article("Original", date="2026-11-20T08:00:00+00:00",
-                                                                   date_source="meta"), rule="near_jaccard") == "sighting"
+    original = article("Original", date="2026-11-20T08:00:00+00:00", date_source="meta")
+    assert save(storage, "https://orig.example/1", "orig", original, rule="near_jaccard") == "sighting"
     story = storage.story("s1")
     assert story is not None
     assert (story.url, story.source, story.title, story.canonical_reason) == (
