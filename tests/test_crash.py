@@ -141,3 +141,23 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(sites: Path, tmp_pat
     result = run_cli("crawl", "--all", "--sources", str(sites), "--db", str(db), *FAST, *CRAWL)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert state(db) == clean, progress
+
+
+def test_two_crawls_started_at_once_on_one_database(sites: Path, tmp_path: Path) -> None:
+    """The crawl lock: started together, one crawl waits (--wait) for the other; no corruption, no story
+    stored twice. Without --wait the second refuses at once (exit 5) and touches nothing."""
+    env = {k: v for k, v in os.environ.items() if k not in ("AGGREGATOR_DB", "AGGREGATOR_SOURCES")}
+    clean_db = tmp_path / "clean.db"
+    assert run_cli("crawl", "--all", "--sources", str(sites), "--db", str(clean_db), *FAST, *CRAWL).returncode == 0
+    db = tmp_path / "both.db"
+    both = [subprocess.Popen(_command(sites, db) + ["--wait"], cwd=PROJECT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(3)  # both are past start-up: one crawling, one waiting
+    refused = run_cli("crawl", "--all", "--sources", str(sites), "--db", str(db), *FAST, *CRAWL)
+    results = [process.communicate(timeout=120) for process in both]
+    assert [process.returncode for process in both] == [0, 0], [err[-2000:] for _, err in results]
+    assert sum("Waiting for the crawl running on" in err for _, err in results) == 1
+    assert refused.returncode == 5 and "another crawl is running" in refused.stderr
+    assert state(db) == state(clean_db)
+    runs = sqlite3.connect(db).execute("SELECT exit_status FROM runs ORDER BY id").fetchall()
+    assert runs == [(0,), (0,)]  # the refused crawl never started a run
