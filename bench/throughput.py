@@ -86,29 +86,34 @@ def baseline(files: list[Path]) -> float:
     return len(files) / (time.perf_counter() - started)
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory (bytes) of a process and all its descendants, from /proc."""
-    total, stack = 0, [pid]
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in bytes of a process and all its descendants, from /proc. RSS counts pages shared by the
+    forked workers once per process; PSS splits them between the processes sharing them (the real total)."""
+    rss = pss = 0
+    stack = [pid]
     while stack:
         current = stack.pop()
         try:
-            status = Path("/proc/%d/status" % current).read_text()
-            total += int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) * 1024
+            for line in Path("/proc/%d/smaps_rollup" % current).read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
             for task in Path("/proc/%d/task" % current).iterdir():
                 stack += [int(child) for child in (task / "children").read_text().split()]
-        except (OSError, StopIteration, ValueError):
+        except (OSError, ValueError):
             continue
-    return total
+    return rss, pss
 
 
-def crawl(registry: Path, db: Path, workers: int | None) -> tuple[float, int, str]:
+def crawl(registry: Path, db: Path, workers: int | None) -> tuple[float, int, int, str]:
     command = [sys.executable, "-m", "aggregator.cli", "crawl", "--all", "--sources", str(registry), "--db", str(db),
                "--set", "DOWNLOAD_DELAY=0", "--set", "AUTOTHROTTLE_ENABLED=false", "--set", "CONCURRENT_REQUESTS=32",
                "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=16", "--log-level", "WARNING"]
     env = dict(os.environ)
     if workers is not None:
         env["AGGREGATOR_WORKERS"] = str(workers)
-    peak = 0
+    peak_rss = peak_pss = 0
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
                                env=env)
@@ -116,12 +121,13 @@ def crawl(registry: Path, db: Path, workers: int | None) -> tuple[float, int, st
     reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), process.communicate())))
     reader.start()
     while reader.is_alive():
-        peak = max(peak, tree_rss(process.pid))
+        rss, pss = tree_memory(process.pid)
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
         time.sleep(0.1)
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         sys.exit("crawl failed (%d):\n%s\n%s" % (process.returncode, output.get("out"), output.get("err", "")[-3000:]))
-    return seconds, peak, output["out"]
+    return seconds, peak_rss, peak_pss, output["out"]
 
 
 def main() -> None:
@@ -140,15 +146,16 @@ def main() -> None:
             registry = Path(tmp) / "sources.toml"
             registry.write_text(render_template(SOURCES, bases), "utf-8")
             db = Path(tmp) / "throughput.db"
-            seconds, peak, out = crawl(registry, db, args.workers)
+            seconds, peak_rss, peak_pss, out = crawl(registry, db, args.workers)
         con = sqlite3.connect(db)
         stories = con.execute("SELECT count(*) FROM stories").fetchone()[0]
         sightings = con.execute("SELECT count(*) FROM sightings").fetchone()[0]
         collapsed = con.execute("SELECT count(*) FROM sightings WHERE url LIKE '%/copy-%' AND story_id IN "
                                 "(SELECT story_id FROM sightings GROUP BY story_id HAVING count(*) = 2)").fetchone()[0]
     rate = len(files) / seconds
-    print("2. aggregator crawl: %d articles in %.1f s = %.1f articles/s, peak RSS %.0f MB"
-          % (len(files), seconds, rate, peak / 2**20))
+    print("2. aggregator crawl: %d articles in %.1f s = %.1f articles/s, peak memory of the process tree:"
+          " PSS %.0f MB (RSS summed over processes %.0f MB)" % (len(files), seconds, rate, peak_pss / 2**20,
+                                                                peak_rss / 2**20))
     print("   stories %d, sightings %d; planted copies collapsed into their story: %d of %d"
           % (stories, sightings, collapsed, copies))
     print("ratio crawl/baseline: %.2f" % (rate / base))
