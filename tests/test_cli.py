@@ -79,3 +79,39 @@ def test_scrapy_crawl_runs_the_same_spider(seed_registry: Path, tmp_path: Path) 
     feed = json.loads(run_cli("export", "--db", str(db)).stdout)
     assert len(feed["items"]) >= 2
     assert {s["source"] for item in feed["items"] for s in item["_aggregator"]["sightings"]} == {"timesca"}
+
+
+def test_dedup_command_groups_a_jsonl_corpus(tmp_path: Path) -> None:
+    base = " ".join("Sentence %d of the council's report on the tram line and its costs." % n for n in range(40))
+    other = " ".join("Paragraph %d about the harvest, grain prices and the export quota." % n for n in range(40))
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("\n".join(json.dumps(doc) for doc in (
+        {"id": "a", "text": base},
+        {"id": "b", "text": other},
+        {"id": "c", "text": "ASTANA (Wire) — " + base + " Republished with permission.", "source": "wire"},
+    )) + "\n", "utf-8")
+    result = run_cli("dedup", str(corpus))
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"id": "a", "story": "a"}, {"id": "b", "story": "b"}, {"id": "c", "story": "a"}]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n', "utf-8")
+    refused = run_cli("dedup", str(bad))
+    assert refused.returncode == 1 and 'line 1: expected {"id", "text"}' in refused.stderr
+
+
+def test_extract_command_prints_the_article(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text("<html lang='en'><head><title>Tram line approved | City News</title>"
+                    "<meta property='article:published_time' content='2026-11-20T09:00:00+00:00'></head><body>"
+                    "<article><h1>Tram line approved</h1>%s</article></body></html>" % "".join(
+                        "<p>The council approved the tram line after debate %d on costs and routes.</p>" % n
+                        for n in range(15)), "utf-8")
+    result = run_cli("extract", str(page), "--url", "https://city.example/tram")
+    assert result.returncode == 0, result.stderr
+    article = json.loads(result.stdout)
+    assert article["title"] == "Tram line approved"
+    assert article["date_published"] == "2026-11-20T09:00:00+00:00" and article["date_source"] == "meta"
+    assert article["text"].startswith("The council approved the tram line after debate 0")
+    text = run_cli("extract", "-", "--format", "text", stdin=page.read_text("utf-8"))
+    assert text.returncode == 0 and text.stdout.startswith("The council approved")
