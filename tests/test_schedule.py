@@ -121,8 +121,11 @@ def test_sigterm_stops_the_running_crawl_cleanly(tmp_path: Path) -> None:
                     continue
                 if stored >= 5:
                     break
+        # A manual crawl started while the scheduler's crawl runs meets the lock.
+        overlapping = run_cli("crawl", "slow", "--sources", str(registry), "--db", str(db), *FAST)
         scheduler.send_signal(signal.SIGTERM)
         out, err = scheduler.communicate(timeout=60)
+    assert overlapping.returncode == 5 and "another crawl is running on" in overlapping.stderr
     assert scheduler.returncode == 0, err[-3000:]
     con = sqlite3.connect(db)
     (run,) = con.execute("SELECT finished, exit_status, reason, stored FROM runs").fetchall()
