@@ -46,7 +46,17 @@ STATUS = {200: "200 OK", 304: "304 Not Modified", 400: "400 Bad Request", 404: "
 # Headers a 304 repeats from the 200 it stands for (RFC 9110 §15.4.5).
 KEPT_ON_304 = {"etag", "last-modified", "cache-control", "vary", "content-location"}
 # What the storage layer raises when the database is missing, locked for too long or not a database.
-STORAGE_ERRORS = (sqlite3.Error, OSError)
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    """What a failing database raises: SQLite's errors, and PostgreSQL's when psycopg is installed."""
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
+    try:
+        import psycopg
+    except ImportError:
+        return errors
+    return (*errors, psycopg.Error)
+
+
+STORAGE_ERRORS = _storage_errors()
 
 
 class BadRequest(ValueError):
