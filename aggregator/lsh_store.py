@@ -16,6 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 from datasketch import LeanMinHash, MinHashLSH
 
+from aggregator.storage import enable_wal
+
 __all__ = ["BandStore", "Candidate", "MemoryBandStore", "SQLiteBandStore", "open_band_store"]
 
 logger = logging.getLogger(__name__)
@@ -153,7 +155,7 @@ class SQLiteBandStore:
             if str(db) != ":memory:":
                 Path(db).parent.mkdir(parents=True, exist_ok=True)
             self._db, self._owned = sqlite3.connect(str(db), timeout=30, isolation_level=None), True
-            self._db.execute("PRAGMA journal_mode=WAL")
+            enable_wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
         else:
             raise ValueError("db must be a sqlite3.Connection or a database path, got %r" % (db,))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aggregator.storage import utc_now
+from aggregator.storage import enable_wal, utc_now
 
 if TYPE_CHECKING:
     from aggregator.crawl import CrawlSummary
@@ -66,7 +66,7 @@ class RunLog:
         path = Path(db.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
+        enable_wal(connection)
         return connection
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
