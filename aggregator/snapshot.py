@@ -51,6 +51,7 @@ def _resolve(site_dir: Path, url_path: str) -> Path | None:
 
 class _SiteHandler(BaseHTTPRequestHandler):
     server: _SiteServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as real sites serve
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         self.server.hits.append(self.path)
@@ -58,15 +59,8 @@ class _SiteHandler(BaseHTTPRequestHandler):
         if path is None:
             self.send_error(404)
             return
-        body = path.read_bytes()
-        if path.suffix in TEXT_SUFFIXES:
-            text = body.decode("utf-8")
-            for name, base in self.server.bases.items():
-                text = text.replace("{{BASE:%s}}" % name, base)
-            body = text.replace("{{BASE}}", self.server.base_url).encode("utf-8")
+        body, etag, modified = self.server.render(path)
         content_type = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
-        etag = '"%s"' % hashlib.blake2b(body, digest_size=8).hexdigest()
-        modified = formatdate(int(path.stat().st_mtime), usegmt=True)
         if self.headers.get("If-None-Match") == etag or (
                 not self.headers.get("If-None-Match") and self.headers.get("If-Modified-Since") == modified):
             self.send_response(304)
@@ -94,6 +88,25 @@ class _SiteServer(ThreadingHTTPServer):
         self.bases = bases
         self.base_url = "http://%s:%d" % (host, self.server_address[1])
         self.hits: list[str] = []
+        self._rendered: dict[Path, tuple[float, bytes, str, str]] = {}
+
+    def render(self, path: Path) -> tuple[bytes, str, str]:
+        """The served body of a file with its ETag and Last-Modified, rendered again only when the file
+        changed (tests edit sites between crawls)."""
+        mtime = path.stat().st_mtime
+        cached = self._rendered.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1], cached[2], cached[3]
+        body = path.read_bytes()
+        if path.suffix in TEXT_SUFFIXES:
+            text = body.decode("utf-8")
+            for name, base in self.bases.items():
+                text = text.replace("{{BASE:%s}}" % name, base)
+            body = text.replace("{{BASE}}", self.base_url).encode("utf-8")
+        etag = '"%s"' % hashlib.blake2b(body, digest_size=8).hexdigest()
+        modified = formatdate(int(mtime), usegmt=True)
+        self._rendered[path] = (mtime, body, etag, modified)
+        return body, etag, modified
 
 
 class ServedSites(dict[str, str]):
