@@ -68,6 +68,15 @@ class LeasedPriorityQueue(PriorityQueue):
         spider.crawler.signals.connect(self._item_done, signal=signals.item_dropped)
         spider.crawler.signals.connect(self._item_done, signal=signals.item_error)
 
+    def push(self, request: Request) -> None:
+        """Queue a request. One made from a leased request (a retry, a redirect) carries its parent's lease
+        in its meta: the parent's work now lives on in the queue, so that lease ends once this is queued
+        (otherwise it would be renewed forever and no worker would ever see the crawl finish)."""
+        parent = request.meta.pop("lease", None)
+        super().push(request)
+        if parent:
+            self._release(parent)
+
     def pop(self, timeout: int = 0) -> Request | None:
         data = self._pop(keys=[self.key, self.leases_key, self.payloads_key],
                          args=[time.time() + self.lease_seconds])
@@ -82,9 +91,12 @@ class LeasedPriorityQueue(PriorityQueue):
     def ack(self, request: Request) -> None:
         lease = request.meta.get("lease")
         if lease:
-            self.held.discard(lease)
-            self.server.zrem(self.leases_key, lease)
-            self.server.hdel(self.payloads_key, lease)
+            self._release(lease)
+
+    def _release(self, lease: str) -> None:
+        self.held.discard(lease)
+        self.server.zrem(self.leases_key, lease)
+        self.server.hdel(self.payloads_key, lease)
 
     def renew(self) -> None:
         """Push back the deadline of every lease this worker holds: only a dead worker's leases expire."""

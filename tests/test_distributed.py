@@ -128,3 +128,37 @@ def test_a_killed_worker_loses_nothing(site: tuple[ServedSites, Path, int], refe
         codes = _run(registry, db, workers=3, kill_one=True)
         assert codes[1] == -signal.SIGKILL
         assert groups_pg(db) == reference
+
+
+def test_a_retry_of_a_leased_request_ends_its_parents_lease() -> None:
+    """A retried or redirected request is queued again carrying its parent's lease; queuing it must end
+    that lease, or the crawl would look unfinished forever (the bug: a hang after a retry)."""
+    import redis
+    from scrapy import Request
+    from scrapy.settings import Settings
+    from scrapy.signalmanager import SignalManager
+
+    from aggregator.distributed import LeasedPriorityQueue
+
+    class Crawler:
+        signals = SignalManager()
+        settings = Settings({"AGGREGATOR_REDIS_LEASE_SECONDS": 60})
+
+    class Spider:
+        name = "lease-test"
+        crawler = Crawler()
+
+    client = redis.Redis.from_url(REDIS or "")
+    client.flushdb()
+    queue = LeasedPriorityQueue(client, Spider(), "test:%(spider)s:requests")
+    queue.push(Request("http://127.0.0.1:9/a"))
+    popped = queue.pop()
+    assert popped is not None and popped.meta["lease"] and queue.in_flight() == 1 and len(queue) == 0
+    retry = popped.replace(dont_filter=True)  # what RetryMiddleware and RedirectMiddleware do
+    queue.push(retry)
+    assert queue.in_flight() == 0 and len(queue) == 1 and not queue.held
+    again = queue.pop()
+    assert again is not None and again.url == "http://127.0.0.1:9/a" and queue.in_flight() == 1
+    queue.ack(again)
+    assert queue.in_flight() == 0 and len(queue) == 0
+    client.close()
