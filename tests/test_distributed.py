@@ -98,11 +98,17 @@ def _run(registry: Path, db: str, workers: int, kill_one: bool = False) -> list[
         time.sleep(random.uniform(5.0, 7.0))  # the workers are fetching by now
         others[0].send_signal(signal.SIGKILL)
     codes = []
-    for process in [seed, *others]:
-        out, err = process.communicate(timeout=300)
-        codes.append(process.returncode)
-        if process.returncode not in (0, -signal.SIGKILL):
-            pytest.fail("worker failed (%d): %s %s" % (process.returncode, out, err[-2000:]))
+    try:
+        for process in [seed, *others]:
+            out, err = process.communicate(timeout=180)
+            codes.append(process.returncode)
+            if process.returncode not in (0, -signal.SIGKILL):
+                pytest.fail("worker failed (%d): %s %s" % (process.returncode, out, err[-2000:]))
+    finally:
+        for process in [seed, *others]:  # a hung crawl must not outlive the test
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     return codes
 
 
