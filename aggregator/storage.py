@@ -148,6 +148,27 @@ def story_from_row(row: Any) -> Story:
     )
 
 
+def stories_query(limit: int | None, since: str | None, source: str | None,
+                  placeholder: str = "?") -> tuple[str, list[Any]]:
+    """The SQL and arguments of `stories()`, for either backend (`placeholder` is its parameter mark)."""
+    sql = "SELECT * FROM stories"
+    where: list[str] = []
+    args: list[Any] = []
+    if since:
+        where.append("coalesce(date_published, first_seen) >= ?")
+        args.append(since)
+    if source:
+        where.append("id IN (SELECT story_id FROM sightings WHERE source = ?)")
+        args.append(source)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY coalesce(date_published, first_seen) DESC, id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return sql.replace("?", placeholder), args
+
+
 def sighting_from_row(row: Any) -> Sighting:
     return Sighting(url=row["url"], source=row["source"], title=row["title"], date_published=row["date_published"],
                     first_seen=row["first_seen"], similarity=row["similarity"], rule=row["rule"])
@@ -338,20 +359,7 @@ class SQLiteStorage:
     def stories(self, limit: int | None = None, since: str | None = None,
                 source: str | None = None) -> list[Story]:
         """Stories newest first (by published date, else first seen), optionally filtered."""
-        sql = "SELECT * FROM stories"
-        where, args = [], []
-        if since:
-            where.append("coalesce(date_published, first_seen) >= ?")
-            args.append(since)
-        if source:
-            where.append("id IN (SELECT story_id FROM sightings WHERE source = ?)")
-            args.append(source)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY coalesce(date_published, first_seen) DESC, id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
+        sql, args = stories_query(limit, since, source)
         return [story_from_row(row) for row in self.db.execute(sql, args)]
 
     def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]:

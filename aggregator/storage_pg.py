@@ -20,7 +20,7 @@ from psycopg import errors
 from psycopg.rows import dict_row
 
 from aggregator.storage import (SAME_SOURCE_RULE, SCHEMA_VERSION, Sighting, Story, sighting_from_row,
-                                source_totals_of, story_from_row, utc_now)
+                                source_totals_of, stories_query, story_from_row, utc_now)
 from aggregator.story_identity import Candidate, choose_canonical
 
 logger = logging.getLogger(__name__)
@@ -327,21 +327,7 @@ class PostgresStorage:
     def stories(self, limit: int | None = None, since: str | None = None,
                 source: str | None = None) -> list[Story]:
         """Stories newest first (by published date, else first seen), optionally filtered."""
-        sql = "SELECT * FROM stories"
-        where: list[str] = []
-        args: list[Any] = []
-        if since:
-            where.append("coalesce(date_published, first_seen) >= %s")
-            args.append(since)
-        if source:
-            where.append("id IN (SELECT story_id FROM sightings WHERE source = %s)")
-            args.append(source)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY coalesce(date_published, first_seen) DESC, id"
-        if limit is not None:
-            sql += " LIMIT %s"
-            args.append(limit)
+        sql, args = stories_query(limit, since, source, placeholder="%s")
         with self.db.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(sql, args).fetchall()
         return [story_from_row(row) for row in rows]
