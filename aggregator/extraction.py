@@ -28,6 +28,7 @@ from aggregator.page_metadata import (
     read_page_metadata,
     site_names_for,
 )
+from aggregator.trafilatura_fast import fast_prunes
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,8 @@ def extract_body(tree: HtmlElement, url: str | None, page: PageMetadata, hints: 
 
 def _trafilatura(tree: HtmlElement, url: str | None, **options: bool) -> str | None:
     try:
-        document = trafilatura.bare_extraction(tree, url=url, include_comments=False, **options)
+        with fast_prunes():
+            document = trafilatura.bare_extraction(tree, url=url, include_comments=False, **options)
     except Exception:  # trafilatura surfaces a wide range of parser errors on broken pages
         logger.exception("trafilatura failed on %s", url)
         return None
