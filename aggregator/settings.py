@@ -20,6 +20,8 @@ AGGREGATOR_DEDUP_INDEX = ""  # where the dedup index lives: "" = beside the stor
 AGGREGATOR_DEDUP_WINDOW_DAYS = 0  # compare new items only with stories seen in the last N days (0 = all)
 AGGREGATOR_DEDUP_NUM_PERM = 256  # MinHash permutations per signature
 AGGREGATOR_WORKERS = -1  # extraction worker processes; -1 = one per core, 0 = extract in the crawler itself
+AGGREGATOR_STORE_BATCH_SIZE = 100  # SQLite: items saved per transaction (1 = commit every item)
+AGGREGATOR_STORE_BATCH_SECONDS = 1.0  # SQLite: a batch commits once this old, however few items it holds
 AGGREGATOR_MIN_TEXT_CHARS = 200  # bodies shorter than this are counted as "no article" and not stored
 AGGREGATOR_SCHEDULE_EVERY = "1h"  # `aggregator schedule`: interval or cron expression for sources without `every`
 AGGREGATOR_CONTACT_URL = "https://github.com/news-aggregator"  # shown in the User-Agent

@@ -1,7 +1,9 @@
 """Story storage: stories, their sightings and dedup fingerprints, in SQLite by default.
 
-Owns the schema and every SQL statement (all parameterized); each save is one transaction, so a crash
-leaves either the whole item or nothing. Knows nothing of Scrapy or of how duplicates are decided.
+Owns the schema and every SQL statement (all parameterized). Saves are batched: up to `batch_size` items,
+or `batch_seconds` of them, go in one transaction (each item in a savepoint of its own), so a crash leaves
+whole items or nothing of them, and a crawl does not pay a commit per article. Knows nothing of Scrapy or
+of how duplicates are decided.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,6 +138,9 @@ class StoryStorage(Protocol):
     def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]: ...
     def counts(self) -> dict[str, int]: ...
     def source_totals(self) -> dict[str, dict[str, Any]]: ...
+    def begin(self) -> None: ...
+    def commit(self) -> None: ...
+    def commit_if_due(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -206,9 +212,21 @@ def utc_now() -> str:
 
 
 class SQLiteStorage:
-    """Stories in one SQLite file (WAL mode, so exports can read while a crawl writes)."""
+    """Stories in one SQLite file (WAL mode, so exports can read while a crawl writes).
 
-    def __init__(self, path: str | Path) -> None:
+    With `batch_size` > 1, saves join one open transaction that commits after `batch_size` items, when
+    `commit_if_due()` finds it older than `batch_seconds`, or at `commit()`/`close()`. Other writers on
+    `self.db` (the dedup index's tables, see `aggregator.lsh_store`) join it after `begin()`, so an item's
+    index rows and its story commit together. Readers on other connections see a batch once committed."""
+
+    def __init__(self, path: str | Path, batch_size: int = 1, batch_seconds: float = 1.0) -> None:
+        if batch_size < 1 or batch_seconds < 0:
+            raise ValueError("batch_size must be >= 1 and batch_seconds >= 0, got %r, %r"
+                             % (batch_size, batch_seconds))
+        self.batch_size = batch_size
+        self.batch_seconds = batch_seconds
+        self._batched = 0  # items saved in the open batch
+        self._batch_started = 0.0
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -222,6 +240,47 @@ class SQLiteStorage:
             self.db.executescript(SCHEMA.replace("\n\n", "\n"))
             self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                             (str(SCHEMA_VERSION),))
+
+    def begin(self) -> None:
+        """Open the batch's transaction, when batching and none is open."""
+        if self.batch_size > 1 and not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._batch_started = time.monotonic()
+
+    def commit(self) -> None:
+        """Commit the open batch, if any."""
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+        self._batched = 0
+
+    def commit_if_due(self) -> None:
+        """Commit the open batch if it is older than `batch_seconds` (a crawl calls this on a timer)."""
+        if self.db.in_transaction and time.monotonic() - self._batch_started >= self.batch_seconds:
+            self.commit()
+
+    @contextmanager
+    def _item(self) -> Iterator[None]:
+        """One item's writes: a transaction of its own, or a savepoint in the open batch (rolled back alone
+        when the item fails)."""
+        if self.batch_size == 1:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                yield
+            return
+        self.begin()
+        self.db.execute("SAVEPOINT item")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO item")
+            self.db.execute("RELEASE item")
+            raise
+        self.db.execute("RELEASE item")
+        self._batched += 1
+        if self._batched >= self.batch_size:
+            self.commit()
+        else:
+            self.commit_if_due()
 
     def story_for_url(self, url: str) -> str | None:
         row = self.db.execute("SELECT story_id FROM sightings WHERE url = ?", (url,)).fetchone()
@@ -239,8 +298,7 @@ class SQLiteStorage:
 
     def save_validators(self, validators: dict[str, tuple[str | None, str | None]]) -> None:
         now = utc_now()
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self._item():
             self.db.executemany(
                 "INSERT INTO http_validators (url, etag, last_modified, updated_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,"
@@ -262,8 +320,7 @@ class SQLiteStorage:
         story from the same source at another URL: the old text is kept as a version) or "seen" (a
         stored URL, text unchanged)."""
         now = utc_now()
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self._item():
             known = self.db.execute("SELECT story_id, text_hash FROM sightings WHERE url = ?", (url,)).fetchone()
             if known is not None:
                 if not text_hash or known["text_hash"] == text_hash:
@@ -383,13 +440,17 @@ class SQLiteStorage:
         return {"stories": stories, "sightings": sightings}
 
     def close(self) -> None:
+        self.commit()
         self.db.close()
 
 
-def open_storage(db: str) -> StoryStorage:
-    """Open the backend named by `db`: a file path, `sqlite:///path` or `postgresql://user@host/dbname`."""
+def open_storage(db: str, batch_size: int = 1, batch_seconds: float = 1.0) -> StoryStorage:
+    """Open the backend named by `db`: a file path, `sqlite:///path` or `postgresql://user@host/dbname`.
+
+    `batch_size`/`batch_seconds` batch SQLite saves (see `SQLiteStorage`). PostgreSQL commits every item:
+    its users are distributed crawls, whose workers must see each other's stories at once."""
     if db.startswith("sqlite:///"):
-        return SQLiteStorage(db.removeprefix("sqlite:///"))
+        return SQLiteStorage(db.removeprefix("sqlite:///"), batch_size, batch_seconds)
     if db.startswith(("postgresql://", "postgres://")):
         from aggregator.storage_pg import PostgresStorage  # psycopg is imported only when PostgreSQL is used
 
@@ -397,4 +458,4 @@ def open_storage(db: str) -> StoryStorage:
     if "://" in db:
         raise ValueError("unsupported database URL %r (supported: a file path, sqlite:///path or "
                          "postgresql://user@host/dbname)" % db)
-    return SQLiteStorage(db)
+    return SQLiteStorage(db, batch_size, batch_seconds)

@@ -352,5 +352,14 @@ class PostgresStorage:
         assert row is not None
         return {"stories": row[0], "sightings": row[1]}
 
+    def begin(self) -> None:
+        """Every save commits on its own here (workers must see each other's stories at once)."""
+
+    def commit(self) -> None:
+        pass
+
+    def commit_if_due(self) -> None:
+        pass
+
     def close(self) -> None:
         self.db.close()

@@ -16,8 +16,10 @@ from typing import Any
 
 from aggregator.dedup import Fingerprint, StoryIndex
 from aggregator.items import ArticleItem
+from aggregator.lsh_store import SQLiteBandStore
+from aggregator.storage import SAME_SOURCE_RULE, SQLiteStorage, StoryStorage
+from pipelines import crawl_storage, release_storage
 from pipelines.extract import index_options
-from aggregator.storage import SAME_SOURCE_RULE, StoryStorage, open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +43,10 @@ def index_store(db: str, redis_url: str | None, configured: str | None) -> str:
 
 
 class DedupPipeline:
-    def __init__(self, stats: Any, db: str, index_options: dict[str, Any], store: str,
+    def __init__(self, crawler: Any, index_options: dict[str, Any], store: str,
                  window_days: float = 0, redis_url: str | None = None) -> None:
-        self.stats = stats
-        self.db = db
+        self.crawler = crawler
+        self.stats = crawler.stats
         self.index_options = index_options
         self.store = store
         self.window_days = window_days
@@ -57,13 +59,17 @@ class DedupPipeline:
     def from_crawler(cls, crawler: Any) -> DedupPipeline:
         settings = crawler.settings
         db, redis_url = settings.get("AGGREGATOR_DB"), settings.get("REDIS_URL") or None
-        return cls(crawler.stats, db=db, index_options=index_options(settings),
+        return cls(crawler, index_options=index_options(settings),
                    store=index_store(db, redis_url, settings.get("AGGREGATOR_DEDUP_INDEX") or None),
                    window_days=settings.getfloat("AGGREGATOR_DEDUP_WINDOW_DAYS"), redis_url=redis_url)
 
     def open_spider(self) -> None:
-        self.storage = open_storage(self.db)
-        self.index = StoryIndex(store=self.store, **self.index_options)
+        self.storage = crawl_storage(self.crawler)
+        store: Any = self.store
+        if isinstance(self.storage, SQLiteStorage) and store == "sqlite:///" + self.storage.path:
+            # the index tables beside the stories, on the storage's connection: in its batches
+            store = SQLiteBandStore(self.storage.db)
+        self.index = StoryIndex(store=store, **self.index_options)
         if self.store == "memory://":
             loaded = 0
             for story_id, data in self.storage.fingerprints():
@@ -83,7 +89,8 @@ class DedupPipeline:
         if self.index is not None:
             self.index.close()
         if self.storage is not None:
-            self.storage.close()
+            release_storage(self.crawler)
+            self.storage = None
 
     def not_before(self) -> str | None:
         if not self.window_days:
@@ -97,6 +104,7 @@ class DedupPipeline:
     def _decide(self, item: ArticleItem) -> ArticleItem:
         assert self.storage is not None and self.index is not None, "open_spider() not called"
         now = datetime.now(UTC).isoformat()
+        self.storage.begin()  # this item's index rows go in the batch its story will
         fingerprint = item.fingerprint or self.index.fingerprint(item.article.text)  # workers usually sign
         item.fingerprint = fingerprint
         known = self.storage.story_for_url(item.canonical_url)

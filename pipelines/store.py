@@ -1,32 +1,44 @@
-"""StorePipeline: writes each item as a story or a sighting, one transaction per item."""
+"""StorePipeline: writes each item as a story or a sighting, in batches (AGGREGATOR_STORE_BATCH_SIZE items
+or AGGREGATOR_STORE_BATCH_SECONDS, whichever comes first; each item whole or not at all)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from twisted.internet.task import LoopingCall
+
 from aggregator.items import ArticleItem
-from aggregator.storage import StoryStorage, open_storage
+from aggregator.storage import StoryStorage
+from pipelines import crawl_storage, release_storage
 
 logger = logging.getLogger(__name__)
 
 
 class StorePipeline:
-    def __init__(self, stats: Any, db: str) -> None:
-        self.stats = stats
-        self.db = db
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
         self.storage: StoryStorage | None = None
+        self.committer: LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
-        return cls(crawler.stats, crawler.settings.get("AGGREGATOR_DB"))
+        return cls(crawler)
 
     def open_spider(self) -> None:
-        self.storage = open_storage(self.db)
+        self.storage = crawl_storage(self.crawler)
+        # a batch is committed when full or, on this timer, once old: a slow crawl still shows its stories
+        self.committer = LoopingCall(self.storage.commit_if_due)
+        self.committer.start(max(0.1, self.crawler.settings.getfloat("AGGREGATOR_STORE_BATCH_SECONDS") / 2),
+                             now=False)
 
     def close_spider(self) -> None:
+        if self.committer is not None and self.committer.running:
+            self.committer.stop()
         if self.storage is not None:
-            self.storage.close()
+            release_storage(self.crawler)
+            self.storage = None
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         assert self.storage is not None, "open_spider() not called"
