@@ -22,7 +22,8 @@ TRICKY = """<html><body>
 <div id="mvp-post-add-box"><h1>Headline kept out</h1><p>ad</p></div>
 <div class="infinite-scroll"><h1>Next article</h1><p>kept: has an h1</p></div>
 <section class="post infinitescroll-wrap"><p>pruned: no h1</p></section>
-<aside id="x-infinite-scroll"><div class="mvp-post-add-wrap"><p>nested match</p></div></aside>
+<aside id="x-infinite-scroll"><div class="mvp-post-add-wrap"><p>nested match</p></div>
+  <div id="comments-inside-an-ad">pruned with the ad</div></aside>
 <div class="elementor-widget elementor-share-buttons"><a href="#">share</a></div>
 <div id="comments"><p>reader comment</p><div class="comment-body"><p>nested comment</p></div></div>
 <div id="Commentary"><p>an opinion column, not comments</p></div>
@@ -73,13 +74,11 @@ def test_fast_selectors_select_the_same_elements_in_the_same_order(name: str) ->
 
 def test_tricky_page_prunes_what_trafilatura_prunes() -> None:
     def pruned(tree: HtmlElement, fast: bool) -> str:
-        for name in TRANSLATED_FROM:
-            nodelist = getattr(xpaths, name)
-            if fast:
-                with fast_prunes():
-                    trafilatura.core.prune_unwanted_nodes(tree, nodelist)
-            else:
-                prune_unwanted_nodes(tree, nodelist)
+        # in trafilatura's order, in one block: the comments found by the walk for the ads are reused
+        with fast_prunes():
+            prune = trafilatura.core.prune_unwanted_nodes if fast else prune_unwanted_nodes
+            for name in ("RAW_TREE_PRUNE_XPATH", "REMOVE_COMMENTS_AND_LISTS_XPATH"):
+                prune(tree, getattr(xpaths, name))
         return " ".join(tree.text_content().split())
 
     slow, fast = pruned(load_html(TRICKY), False), pruned(load_html(TRICKY), True)
