@@ -15,7 +15,6 @@ from typing import Any
 from datetime import UTC, datetime
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 from aggregator.lsh_store import BandStore, Candidate, open_band_store
 
@@ -92,6 +91,15 @@ def _shingle_hashes(normalized: str, shingle_size: int) -> np.ndarray:
     combined *= _MIX2
     combined ^= combined >> np.uint64(31)
     return np.unique((combined >> np.uint64(32)).astype(np.uint32))
+
+
+def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (a, b) of datasketch 2.x's "affine32" permutations h -> a*h + b mod 2^32 for ``seed``, drawn as
+    `datasketch.MinHash` draws them (without importing datasketch, which imports scipy)."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 def _fmix32(values: np.ndarray) -> np.ndarray:
@@ -216,6 +224,8 @@ class StoryIndex:
             raise ValueError("num_perm must be at least 16 for usable estimates, got %r" % num_perm)
         self.threshold = None if threshold is None else _check_fraction("threshold", threshold)
         if self.threshold is not None:
+            from datasketch import MinHashLSH  # datasketch imports scipy (~50 MB): only when asked
+
             optimal = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
             bands, rows = optimal.b, optimal.r
         self.rows = _check_positive_int("rows", 4 if rows is None else rows, self.num_perm)
@@ -228,9 +238,7 @@ class StoryIndex:
         self.containment_threshold = _check_fraction("containment_threshold", containment_threshold)
         self.coverage_threshold = _check_fraction("coverage_threshold", coverage_threshold)
         self.seed = _check_positive_int("seed", seed, (1 << 32) - 1)
-        permutations = MinHash(num_perm=self.num_perm, seed=self.seed, scheme=_SCHEME).permutations
-        self._perm_a = permutations[0].astype(np.uint32)
-        self._perm_b = permutations[1].astype(np.uint32)
+        self._perm_a, self._perm_b = affine32_permutations(self.num_perm, self.seed)
         self._band_salts = _BAND_SALT * np.arange(1, self.bands + 1, dtype=np.uint64)
         # One store band per LSH band, plus the exact text hash's.
         configured = store is None or isinstance(store, (str, Mapping))

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from datasketch import LeanMinHash, MinHashLSH
 
 from aggregator.storage import enable_wal
 
@@ -60,6 +59,8 @@ class MemoryBandStore:
         if not isinstance(bands, int) or isinstance(bands, bool) or bands < 1:
             raise ValueError("bands must be a positive integer, got %r" % (bands,))
         self.bands = bands
+        from datasketch import MinHashLSH  # imported here: datasketch imports scipy, which costs ~50 MB
+
         self._lsh = MinHashLSH(num_perm=bands, params=(bands, 1), storage_config=storage_config)
         self._entries = {} if fingerprints is None else fingerprints
         self._keys: dict[str, list[int]] = {}
@@ -71,7 +72,9 @@ class MemoryBandStore:
             raise ValueError("store holds layout %r, index wants %r" % (self._layout, dict(layout)))
         self._layout = dict(layout)
 
-    def _minhash(self, key: int, bands: Sequence[int]) -> LeanMinHash:
+    def _minhash(self, key: int, bands: Sequence[int]) -> Any:
+        from datasketch import LeanMinHash
+
         values = list(bands)
         # Texts without shingles have only their exact-hash band: fill the rest with values no other key has.
         values.extend((1 << 62) + key * self.bands + i for i in range(len(values), self.bands))
