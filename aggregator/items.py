@@ -10,16 +10,17 @@ from typing import Any
 class ArticleItem:
     """A fetched article page; each pipeline fills in its own fields.
 
-    spider:       url, source, html, hints (what the feed said), found_on (feed or listing URL),
-                  source_updated
-    extract:      article (an `aggregator.extraction.Article`); html is released afterwards
+    spider:       url, source, body (the page's bytes, decoded in an extraction worker), content_type,
+                  hints (what the feed said), found_on (feed or listing URL), source_updated
+    extract:      article (an `aggregator.extraction.Article`); body is released afterwards
     canonicalize: canonical_url, canonical_claim (a canonical URL the page declares on another site)
     dedup:        story_id, is_new_story, similarity, rule, fingerprint
     """
 
     url: str
     source: str
-    html: str = ""
+    body: bytes = b""
+    content_type: str | None = None
     hints: dict[str, Any] = field(default_factory=dict)
     found_on: str | None = None
     source_updated: str | None = None  # the feed/sitemap's last-change date for this URL, when it gave one

@@ -51,7 +51,12 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 FEED_EXPORT_ENCODING = "utf-8"
 
 DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}  # only http(s) is ever fetched
-DOWNLOADER_MIDDLEWARES = {"aggregator.ssrf.SSRFGuardMiddleware": 50}  # before robots.txt (100): no request at all
+DOWNLOADER_MIDDLEWARES = {
+    "aggregator.ssrf.SSRFGuardMiddleware": 50,  # before robots.txt (100): no request at all
+    # Scrapy's, without decoding every page in the reactor to look for a refresh
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "aggregator.metarefresh.MetaRefreshMiddleware": 580,
+}
 
 # Distributed mode (`--redis URL`, see aggregator/distributed.py); both switch themselves off without REDIS_URL.
 AGGREGATOR_REDIS_SEED = False  # this crawl puts the sources' start requests into the shared queue

@@ -1,7 +1,8 @@
 """Extraction and MinHash signing off Scrapy's reactor: a pool of worker processes sized to the cores.
 
-Each page goes to a worker as its HTML string and comes back as an `Article` plus the dedup
-`Fingerprint` of its text, awaited by the pipeline, so downloads go on while pages are extracted and
+Each page goes to a worker as the bytes it was fetched as (one copy, through a pipe) and comes back as
+an `Article` plus the dedup `Fingerprint` of its text and what was wrong with its charset declarations,
+if anything, awaited by the pipeline, so downloads go on while pages are decoded and extracted, and
 results arrive in whatever order workers finish. A worker that dies (a C-level crash in a parser, the
 OOM killer) breaks the whole `ProcessPoolExecutor`, failing every page in flight: the pool is then
 replaced and those pages are retried once each, so only the page that kills a worker twice is lost.
@@ -19,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from aggregator.dedup import Fingerprint, StoryIndex
+from aggregator.encoding import decode_page
 from aggregator.extraction import Article, extract_article
 
 logger = logging.getLogger(__name__)
@@ -50,17 +52,23 @@ def _die_with_parent() -> None:
         pass
 
 
-def _extract_and_sign(signer: StoryIndex | None, html: str, url: str,
-                      hints: dict[str, Any]) -> tuple[Article | None, bytes | None]:
-    article = extract_article(html, url=url, hints=hints)
+# What a worker sends back for a page: the article (None: no body), its fingerprint's bytes, and the
+# problem found with its charset declarations (None when they were right).
+Result = tuple[Article | None, bytes | None, str | None]
+
+
+def _extract_and_sign(signer: StoryIndex | None, body: bytes, content_type: str | None, url: str,
+                      hints: dict[str, Any]) -> Result:
+    page = decode_page(body, content_type)
+    article = extract_article(page.text, url=url, hints=hints)
     if article is None or signer is None:
-        return article, None
-    return article, signer.fingerprint(article.text).to_bytes()
+        return article, None, page.problem
+    return article, signer.fingerprint(article.text).to_bytes(), page.problem
 
 
-def extract_and_sign(html: str, url: str, hints: dict[str, Any]) -> tuple[Article | None, bytes | None]:
-    """The work done for one page in a worker: extraction, then the fingerprint of the body text."""
-    return _extract_and_sign(_signer, html, url, hints)
+def extract_and_sign(body: bytes, content_type: str | None, url: str, hints: dict[str, Any]) -> Result:
+    """The work done for one page in a worker: decoding, extraction, then the fingerprint of the body text."""
+    return _extract_and_sign(_signer, body, content_type, url, hints)
 
 
 def default_workers() -> int:
@@ -68,10 +76,10 @@ def default_workers() -> int:
 
 
 class ExtractionPool:
-    """`await pool.run(html, url, hints)` in a worker process; `workers=0` runs inline (no processes)."""
+    """`await pool.run(body, content_type, url, hints)` in a worker process; `workers=0` runs inline."""
 
     def __init__(self, workers: int, index_options: dict[str, Any],
-                 task: Callable[..., tuple[Article | None, bytes | None]] = extract_and_sign) -> None:
+                 task: Callable[..., Result] = extract_and_sign) -> None:
         if workers < 0:
             raise ValueError("workers must be >= 0, got %r" % workers)
         self.workers = workers
@@ -103,24 +111,27 @@ class ExtractionPool:
             broken.shutdown(wait=False, cancel_futures=True)
         logger.error("A worker process died; restarting the pool (restart %d)", self.restarts)
 
-    async def run(self, html: str, url: str, hints: dict[str, Any]) -> tuple[Article | None, Fingerprint | None]:
+    async def run(self, body: bytes, content_type: str | None, url: str,
+                  hints: dict[str, Any]) -> tuple[Article | None, Fingerprint | None, str | None]:
+        """(article, fingerprint, charset problem) of one fetched page."""
         if self.workers == 0:
             if self.task is extract_and_sign:
-                article, data = _extract_and_sign(self._inline_signer, html, url, hints)
+                article, data, problem = _extract_and_sign(self._inline_signer, body, content_type, url, hints)
             else:
-                article, data = self.task(html, url, hints)
+                article, data, problem = self.task(body, content_type, url, hints)
         else:
             loop = asyncio.get_running_loop()
             for attempt in (1, 2):
                 generation = self._generation
                 try:
-                    article, data = await loop.run_in_executor(self._pool(), self.task, html, url, hints)
+                    article, data, problem = await loop.run_in_executor(self._pool(), self.task, body, content_type,
+                                                                        url, hints)
                     break
                 except BrokenProcessPool:
                     self._replace(generation)
                     if attempt == 2:
                         raise WorkerCrashed("extracting %s killed a worker process twice" % url) from None
-        return article, Fingerprint.from_bytes(data) if data is not None else None
+        return article, Fingerprint.from_bytes(data) if data is not None else None, problem
 
     def warm_up(self) -> None:
         """Start the worker processes now (while the first feeds download), not at the first page."""

@@ -1,5 +1,5 @@
-"""ExtractPipeline: the fetched page's HTML becomes an `Article` and its dedup fingerprint, in a worker
-process pool (`aggregator.workers`), so extraction never stalls the downloads."""
+"""ExtractPipeline: the fetched page's bytes become an `Article` and its dedup fingerprint, decoded and
+extracted in a worker process pool (`aggregator.workers`), so extraction never stalls the downloads."""
 
 from __future__ import annotations
 
@@ -45,13 +45,17 @@ class ExtractPipeline:
         self.pool.close()
 
     async def process_item(self, item: ArticleItem) -> ArticleItem:
-        html, item.html = item.html, ""  # the page is not needed past this point: keep memory flat
+        body, item.body = item.body, b""  # the page is not needed past this point: keep memory flat
         try:
-            article, fingerprint = await self.pool.run(html, item.url, item.hints)
+            article, fingerprint, charset_problem = await self.pool.run(body, item.content_type, item.url,
+                                                                        item.hints)
         except WorkerCrashed as exc:
             logger.error("Extraction failed on %s: %s", item.url, exc)
             self.stats.inc_value("aggregator/errors/extract_worker_crashed")
             raise DropItem(str(exc)) from None
+        if charset_problem:
+            logger.warning("Article %s of source %s: %s", item.url, item.source, charset_problem)
+            self.stats.inc_value("aggregator/repaired/charset")
         if article is None or len(article.text) < self.min_text_chars:
             self.stats.inc_value("aggregator/no_article")
             raise DropItem("No article body on %s" % item.url)

@@ -24,7 +24,6 @@ from aggregator.canonical import canonical_url
 from aggregator.dates import parse_date
 from aggregator.distributed import request_done
 from aggregator.discovery import article_links, discover_feeds, next_page
-from aggregator.encoding import decode_page
 from aggregator.faults import NotFetched, classify
 from aggregator.feeds import FeedError, UnsafeFeedError, parse_feed
 from aggregator.items import ArticleItem
@@ -306,14 +305,12 @@ class NewsSpider(scrapy.Spider):
             self._count("errors/not_html")
             return
         self._count("articles/fetched")
-        page = decode_page(response.body, response.headers.get("Content-Type", b"").decode("latin-1") or None)
-        if page.problem:
-            logger.warning("Article %s of source %s: %s", response.url, source.key, page.problem)
-            self._count("repaired/charset")
+        # the bytes go to an extraction worker as they are: decoding them is its work, not the reactor's
         yield ArticleItem(
             url=response.url,
             source=source.key,
-            html=page.text,
+            body=response.body,
+            content_type=response.headers.get("Content-Type", b"").decode("latin-1") or None,
             hints=hints,
             found_on=found_on,
             source_updated=source_updated,

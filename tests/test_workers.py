@@ -10,30 +10,32 @@ import pytest
 from aggregator.extraction import Article
 from aggregator.workers import ExtractionPool, WorkerCrashed
 
-PAGE = "<html><body><article><h1>Tram line approved</h1>%s</article></body></html>" % "".join(
+PAGE = ("<html><body><article><h1>Tram line approved</h1>%s</article></body></html>" % "".join(
     "<p>The regional council approved the new tram line after debate number %d about costs, routes and "
-    "the timetable for building it through the old town.</p>" % n for n in range(20))
+    "the timetable for building it through the old town.</p>" % n for n in range(20))).encode("utf-8")
 
 
-def crash_on_boom(html: str, url: str, hints: dict) -> tuple[Article | None, bytes | None]:
+def crash_on_boom(body: bytes, content_type: str | None, url: str,
+                  hints: dict) -> tuple[Article | None, bytes | None, str | None]:
     """A page that kills its worker process, as a segfault in a C parser would."""
     if "boom" in url:
         os._exit(1)
-    return Article(text="%s %d characters" % (url, len(html))), None
+    return Article(text="%s %d characters" % (url, len(body))), None, None
 
 
 def test_pages_are_extracted_and_signed_in_worker_processes() -> None:
     pool = ExtractionPool(2, {"num_perm": 64})
 
     async def run() -> list:
-        return await asyncio.gather(*(pool.run(PAGE, "https://news.example/%d" % i, {}) for i in range(6)))
+        return await asyncio.gather(*(pool.run(PAGE, "text/html", "https://news.example/%d" % i, {}) for i in range(6)))
 
     try:
         results = asyncio.run(run())
     finally:
         pool.close()
     assert len(results) == 6
-    for article, fingerprint in results:
+    for article, fingerprint, problem in results:
+        assert problem is None
         assert article is not None and article.text.startswith("The regional council approved")
         assert fingerprint is not None and len(fingerprint.hashvalues) == 64
 
@@ -44,7 +46,7 @@ def test_a_worker_crash_costs_only_the_page_that_caused_it() -> None:
     urls.insert(3, "https://news.example/boom")
 
     async def run() -> list:
-        return await asyncio.gather(*(pool.run(PAGE, url, {}) for url in urls), return_exceptions=True)
+        return await asyncio.gather(*(pool.run(PAGE, None, url, {}) for url in urls), return_exceptions=True)
 
     try:
         results = asyncio.run(run())
@@ -60,7 +62,9 @@ def test_a_worker_crash_costs_only_the_page_that_caused_it() -> None:
 
 def test_inline_mode_and_bad_arguments() -> None:
     pool = ExtractionPool(0, {"num_perm": 64})
-    article, fingerprint = asyncio.run(pool.run(PAGE, "https://news.example/a", {}))
+    article, fingerprint, problem = asyncio.run(pool.run(PAGE, "text/html; charset=windows-1251",
+                                                        "https://news.example/a", {}))
     assert article is not None and fingerprint is not None
+    assert problem is None  # ASCII is valid windows-1251
     with pytest.raises(ValueError, match="workers must be >= 0, got -2"):
         ExtractionPool(-2, {})
