@@ -55,11 +55,11 @@ class _SiteHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         self.server.hits.append(self.path)
-        path = _resolve(self.server.site_dir, urlsplit(self.path).path)
-        if path is None:
+        rendered = self.server.lookup(urlsplit(self.path).path)
+        if rendered is None:
             self.send_error(404)
             return
-        body, etag, modified = self.server.render(path)
+        path, body, etag, modified = rendered
         content_type = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
         if self.headers.get("If-None-Match") == etag or (
                 not self.headers.get("If-None-Match") and self.headers.get("If-Modified-Since") == modified):
@@ -76,7 +76,8 @@ class _SiteHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
-        logger.debug("%s %s", self.server.base_url, format % args)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s", self.server.base_url, format % args)
 
 
 class _SiteServer(ThreadingHTTPServer):
@@ -88,24 +89,41 @@ class _SiteServer(ThreadingHTTPServer):
         self.bases = bases
         self.base_url = "http://%s:%d" % (host, self.server_address[1])
         self.hits: list[str] = []
-        self._rendered: dict[Path, tuple[float, bytes, str, str]] = {}
+        self._paths: dict[str, Path] = {}  # URL path -> file, for files found (a miss is looked up again)
+        self._rendered: dict[Path, tuple[int, bytes, str, str]] = {}
+
+    def lookup(self, url_path: str) -> tuple[Path, bytes, str, str] | None:
+        """(file, body, ETag, Last-Modified) served at a URL path, or None (404)."""
+        path = self._paths.get(url_path)
+        if path is not None:
+            try:
+                return (path, *self.render(path))
+            except FileNotFoundError:  # deleted since: look it up again
+                del self._paths[url_path]
+        path = _resolve(self.site_dir, url_path)
+        if path is None:
+            return None
+        self._paths[url_path] = path
+        return (path, *self.render(path))
 
     def render(self, path: Path) -> tuple[bytes, str, str]:
         """The served body of a file with its ETag and Last-Modified, rendered again only when the file
-        changed (tests edit sites between crawls)."""
-        mtime = path.stat().st_mtime
+        changed (tests edit sites between crawls). The ETag stands for the file's version and the base
+        URLs filled in, as a web server's stands for the file's modification time and size."""
+        stat = path.stat()
         cached = self._rendered.get(path)
-        if cached is not None and cached[0] == mtime:
+        if cached is not None and cached[0] == stat.st_mtime_ns:
             return cached[1], cached[2], cached[3]
         body = path.read_bytes()
-        if path.suffix in TEXT_SUFFIXES:
-            text = body.decode("utf-8")
+        if path.suffix in TEXT_SUFFIXES and b"{{BASE" in body:
             for name, base in self.bases.items():
-                text = text.replace("{{BASE:%s}}" % name, base)
-            body = text.replace("{{BASE}}", self.base_url).encode("utf-8")
-        etag = '"%s"' % hashlib.blake2b(body, digest_size=8).hexdigest()
-        modified = formatdate(int(mtime), usegmt=True)
-        self._rendered[path] = (mtime, body, etag, modified)
+                body = body.replace(b"{{BASE:%s}}" % name.encode(), base.encode())
+            body = body.replace(b"{{BASE}}", self.base_url.encode())
+        version = "%d-%d-%d-%s-%s" % (stat.st_ino, stat.st_mtime_ns, len(body), self.base_url,
+                                      sorted(self.bases.items()))
+        etag = '"%s"' % hashlib.blake2b(version.encode(), digest_size=8).hexdigest()
+        modified = formatdate(int(stat.st_mtime), usegmt=True)
+        self._rendered[path] = (stat.st_mtime_ns, body, etag, modified)
         return body, etag, modified
 
 
