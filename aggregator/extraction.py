@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from aggregator.dates import DateCandidate, date_from_url, parse_date, reconcile_dates
+from aggregator.items import Article
 from aggregator.page_metadata import (
     PageMetadata,
     clean_authors,
@@ -73,25 +73,6 @@ CALL_TO_ACTION = re.compile(
 CLICK_TO_TWEET = re.compile(r"\s*click to tweet\s*$", re.I)
 QUOTES = ('"', "“", "‘", "'", "«", "„")
 PAYWALL_MARKUP = "//*[contains(@class, 'paywall') or contains(@id, 'paywall') or contains(@class, 'premium')]"
-
-
-@dataclass(frozen=True)
-class Article:
-    """The clean text of one article page and what we know about it."""
-
-    text: str
-    title: str | None = None
-    authors: tuple[str, ...] = ()
-    date_published: str | None = None
-    date_modified: str | None = None
-    date_source: str | None = None
-    language: str | None = None
-    description: str | None = None
-    image: str | None = None
-    tags: tuple[str, ...] = ()
-    paywalled: bool | None = None
-    canonical_link: str | None = None  # the page's rel=canonical and og:url, as written (for canonicalization)
-    og_url: str | None = None
 
 
 def extract_article(

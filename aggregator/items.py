@@ -1,9 +1,30 @@
-"""The item that travels from the spider through the pipelines: one fetched article page."""
+"""The item that travels from the spider through the pipelines (one fetched article page), and the
+`Article` extracted from it. Both are plain data, light to import: the crawler process unpickles the
+Articles its extraction workers send without importing the extractor."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    """The clean text of one article page and what we know about it."""
+
+    text: str
+    title: str | None = None
+    authors: tuple[str, ...] = ()
+    date_published: str | None = None
+    date_modified: str | None = None
+    date_source: str | None = None
+    language: str | None = None
+    description: str | None = None
+    image: str | None = None
+    tags: tuple[str, ...] = ()
+    paywalled: bool | None = None
+    canonical_link: str | None = None  # the page's rel=canonical and og:url, as written (for canonicalization)
+    og_url: str | None = None
 
 
 @dataclass

@@ -21,7 +21,11 @@ from typing import Any
 
 from aggregator.dedup import Fingerprint, StoryIndex
 from aggregator.encoding import decode_page
-from aggregator.extraction import Article, extract_article
+from aggregator.items import Article
+
+# The extractor (trafilatura, lxml, htmldate) is imported by the workers, preloaded once in the forkserver;
+# the crawler process imports it only when it extracts inline (workers=0).
+_WORKER_MODULES = ["aggregator.workers", "aggregator.extraction"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ Result = tuple[Article | None, bytes | None, str | None]
 
 def _extract_and_sign(signer: StoryIndex | None, body: bytes, content_type: str | None, url: str,
                       hints: dict[str, Any]) -> Result:
+    from aggregator.extraction import extract_article
+
     page = decode_page(body, content_type)
     article = extract_article(page.text, url=url, hints=hints)
     if article is None or signer is None:
@@ -95,7 +101,7 @@ class ExtractionPool:
             # forkserver: workers never inherit the reactor, sockets or database handles of the crawler;
             # the server imports the extractor once and forks ready workers from it.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["aggregator.workers"])
+            context.set_forkserver_preload(_WORKER_MODULES)
             self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                                  initargs=(self.index_options,))
         return self._executor

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -262,16 +259,3 @@ def test_dedup_corpus_uses_given_index(articles: list[list[str]]) -> None:
     assert list(dedup_corpus([{"id": "new", "text": join(articles[5][:5])}], index)) == [("new", "old")]
     assert "old" in index and "new" not in index
 
-
-def test_a_sqlite_crawl_never_imports_datasketch_and_scipy(tmp_path: Path) -> None:
-    # datasketch imports scipy (~50 MB per process); the crawl's own modules and a SQLite index need neither
-    store = "sqlite:///%s" % (tmp_path / "i.db")
-    code = ("import sys, aggregator.cli, spiders.news, pipelines.extract, pipelines.dedup, pipelines.store, "
-            "aggregator.workers\n"
-            "from aggregator.dedup import StoryIndex\n"
-            "index = StoryIndex(store=%r)\n"
-            "index.insert('s', index.fingerprint('words of a story ' * 20))\n"
-            "print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))" % store)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=Path(__file__).resolve().parent.parent)
-    assert result.stdout.strip() == "[]"

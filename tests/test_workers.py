@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +71,26 @@ def test_inline_mode_and_bad_arguments() -> None:
     assert problem is None  # ASCII is valid windows-1251
     with pytest.raises(ValueError, match="workers must be >= 0, got -2"):
         ExtractionPool(-2, {})
+
+
+def test_the_crawler_process_imports_neither_the_extractor_nor_scipy() -> None:
+    # workers import trafilatura and friends; the crawler only unpickles plain Articles (aggregator.items),
+    # and a SQLite dedup index needs no datasketch (which imports scipy, ~50 MB a process)
+    code = """
+import asyncio, sys, tempfile
+import aggregator.cli, spiders.news, pipelines.extract, pipelines.dedup, pipelines.store, pipelines.canonicalize
+from aggregator.dedup import StoryIndex
+from aggregator.workers import ExtractionPool
+pool = ExtractionPool(1, {"num_perm": 64})
+article, fingerprint, _ = asyncio.run(pool.run(%r, None, "https://news.example/a", {}))
+pool.close()
+index = StoryIndex(store="sqlite:///" + tempfile.mkdtemp() + "/i.db", num_perm=64)
+index.insert("s", fingerprint)
+assert article.text.startswith("The regional council"), article
+print(sorted(m for m in ("trafilatura", "htmldate", "aggregator.extraction", "datasketch", "scipy")
+             if m in sys.modules))
+""" % PAGE
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
