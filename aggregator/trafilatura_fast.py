@@ -51,14 +51,17 @@ def _one_pass(tree: HtmlElement) -> tuple[list[HtmlElement], list[HtmlElement], 
         if not (ident or cls):
             continue
         tag = element.tag
+        # Each regular expression can only match a value holding one of these substrings (cheap to test).
         if tag in _AD_TAGS:
-            if (_AD_OR_SCROLL.search(ident) or _AD_OR_SCROLL.search(cls)) and (
-                next(element.iterdescendants("h1"), None) is None or _AD.search(ident) or _AD.search(cls)
+            if ("scroll" in ident or "mvp-post-add-" in ident or "scroll" in cls or "mvp-post-add-" in cls) and (
+                (_AD_OR_SCROLL.search(ident) or _AD_OR_SCROLL.search(cls)) and (
+                    next(element.iterdescendants("h1"), None) is None or _AD.search(ident) or _AD.search(cls))
             ):
                 ads.append(element)
             if "elementor-share-buttons" in cls:
                 shares.append(element)
-        if tag in _COMMENT_TAGS:
+        if tag in _COMMENT_TAGS and ("omment" in cls or "omment" in ident or "comol" in ident
+                                     or "disqus_thread" in ident):
             comment_class = _COMMENT_CLASS.search(cls)
             if (_COMMENT_ID.search(ident) or comment_class) and (
                 tag not in ("ol", "ul") or _COMMENT_LIST_ID.search(ident) or comment_class
@@ -117,7 +120,7 @@ def fast_selectors(name: str) -> list[Selector] | None:
 _FAST = {id(getattr(xpaths, name)): name for name in TRANSLATED_FROM if fast_selectors(name) is not None}
 # trafilatura prunes the raw tree for comments right after the ads: the one walk made for the ads keeps
 # the comments it found for that call, for the tree it walked.
-_walked: list[tuple[HtmlElement, list[HtmlElement]]] = []
+_walked: list[tuple[HtmlElement, list[HtmlElement], bool]] = []
 
 
 def _attached(element: HtmlElement, root: HtmlElement) -> bool:
@@ -133,11 +136,12 @@ def _prune(tree: HtmlElement, nodelist: list, with_backup: bool = False) -> Html
         return prune_unwanted_nodes(tree, nodelist, with_backup)
     if name == "RAW_TREE_PRUNE_XPATH":
         ads, shares, comments = _one_pass(tree)
-        _walked[:] = [(tree, comments)]
         doomed = ads + shares
+        _walked[:] = [(tree, comments, bool(doomed))]
     elif _walked and _walked[0][0] is tree:
+        _, comments, pruned = _walked.pop()
         # as the XPath would on the pruned tree: skip what went with the pruned ads
-        doomed = [element for element in _walked.pop()[1] if _attached(element, tree)]
+        doomed = [element for element in comments if _attached(element, tree)] if pruned else comments
     else:
         doomed = _one_pass(tree)[2]
     for subtree in doomed:

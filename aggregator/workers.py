@@ -14,6 +14,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -77,6 +78,36 @@ def extract_and_sign(body: bytes, content_type: str | None, url: str, hints: dic
     return _extract_and_sign(_signer, body, content_type, url, hints)
 
 
+def start_forkserver() -> Any:
+    """Start (once) the forkserver the workers are forked from; it imports the extractor as it starts.
+    Returns the multiprocessing context. Early callers (`aggregator.crawl.start_workers_early`) let it
+    import while the crawler imports Scrapy."""
+    import multiprocessing.forkserver
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_WORKER_MODULES)
+    multiprocessing.forkserver.ensure_running()
+    return context
+
+
+def index_options(settings: Any) -> dict[str, Any]:
+    """The StoryIndex parameters fingerprints are made with (the dedup pipeline's index uses the same)."""
+    threshold = settings.get("AGGREGATOR_DEDUP_THRESHOLD")
+    return {"threshold": float(threshold) if threshold not in (None, "") else None,
+            "num_perm": settings.getint("AGGREGATOR_DEDUP_NUM_PERM")}
+
+
+def crawl_pool(crawler: Any) -> ExtractionPool:
+    """The crawl's one pool (AGGREGATOR_WORKERS processes), shared by the spider, which parses feeds and
+    sitemaps in it, and the extract pipeline, which warms it up and closes it; made at first use."""
+    pool = crawler.__dict__.get("_aggregator_pool")
+    if pool is None:
+        workers = crawler.settings.getint("AGGREGATOR_WORKERS", -1)
+        pool = ExtractionPool(default_workers() if workers < 0 else workers, index_options(crawler.settings))
+        crawler.__dict__["_aggregator_pool"] = pool
+    return pool
+
+
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
@@ -100,10 +131,8 @@ class ExtractionPool:
         if self._executor is None:
             # forkserver: workers never inherit the reactor, sockets or database handles of the crawler;
             # the server imports the extractor once and forks ready workers from it.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(_WORKER_MODULES)
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
-                                                 initargs=(self.index_options,))
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=start_forkserver(),
+                                                 initializer=_start_worker, initargs=(self.index_options,))
         return self._executor
 
     def _replace(self, generation: int) -> None:
@@ -117,34 +146,45 @@ class ExtractionPool:
             broken.shutdown(wait=False, cancel_futures=True)
         logger.error("A worker process died; restarting the pool (restart %d)", self.restarts)
 
+    async def call(self, function: Callable[..., Any], *args: Any, what: str = "a task") -> Any:
+        """`function(*args)` in a worker process (inline with `workers=0`): a module-level function, so it
+        pickles by name; its exceptions come back raised here. A task whose worker dies is retried once;
+        WorkerCrashed names `what` when the retry dies too."""
+        if self.workers == 0:
+            return function(*args)
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            generation = self._generation
+            try:
+                return await loop.run_in_executor(self._pool(), function, *args)
+            except BrokenProcessPool:
+                self._replace(generation)
+                if attempt == 2:
+                    raise WorkerCrashed("%s killed a worker process twice" % what) from None
+        raise AssertionError("unreachable")
+
     async def run(self, body: bytes, content_type: str | None, url: str,
                   hints: dict[str, Any]) -> tuple[Article | None, Fingerprint | None, str | None]:
         """(article, fingerprint, charset problem) of one fetched page."""
-        if self.workers == 0:
-            if self.task is extract_and_sign:
-                article, data, problem = _extract_and_sign(self._inline_signer, body, content_type, url, hints)
-            else:
-                article, data, problem = self.task(body, content_type, url, hints)
+        if self.workers == 0 and self.task is extract_and_sign:
+            article, data, problem = _extract_and_sign(self._inline_signer, body, content_type, url, hints)
         else:
-            loop = asyncio.get_running_loop()
-            for attempt in (1, 2):
-                generation = self._generation
-                try:
-                    article, data, problem = await loop.run_in_executor(self._pool(), self.task, body, content_type,
-                                                                        url, hints)
-                    break
-                except BrokenProcessPool:
-                    self._replace(generation)
-                    if attempt == 2:
-                        raise WorkerCrashed("extracting %s killed a worker process twice" % url) from None
+            article, data, problem = await self.call(self.task, body, content_type, url, hints,
+                                                     what="extracting %s" % url)
         return article, Fingerprint.from_bytes(data) if data is not None else None, problem
 
     def warm_up(self) -> None:
-        """Start the worker processes now (while the first feeds download), not at the first page."""
+        """Start the worker processes now (while the first feeds download), not at the first page, from a
+        thread: starting one waits for the forkserver to import the extractor (~0.3 s), which would
+        otherwise hold up the crawler's first requests."""
         if self.workers > 0:
             pool = self._pool()
-            for _ in range(self.workers):
-                pool.submit(default_workers)
+
+            def start() -> None:
+                for _ in range(self.workers):
+                    pool.submit(default_workers)
+
+            threading.Thread(target=start, name="extraction-pool-start", daemon=True).start()
 
     def close(self) -> None:
         if self._executor is not None:

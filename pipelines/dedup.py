@@ -18,8 +18,8 @@ from aggregator.dedup import Fingerprint, StoryIndex
 from aggregator.items import ArticleItem
 from aggregator.lsh_store import SQLiteBandStore
 from aggregator.storage import SAME_SOURCE_RULE, SQLiteStorage, StoryStorage
+from aggregator.workers import index_options
 from pipelines import crawl_storage, release_storage
-from pipelines.extract import index_options
 
 logger = logging.getLogger(__name__)
 

@@ -9,16 +9,9 @@ from typing import Any
 from scrapy.exceptions import DropItem
 
 from aggregator.items import ArticleItem
-from aggregator.workers import ExtractionPool, WorkerCrashed, default_workers
+from aggregator.workers import ExtractionPool, WorkerCrashed, crawl_pool
 
 logger = logging.getLogger(__name__)
-
-
-def index_options(settings: Any) -> dict[str, Any]:
-    """The StoryIndex parameters the fingerprints are made with (shared with the dedup pipeline)."""
-    threshold = settings.get("AGGREGATOR_DEDUP_THRESHOLD")
-    return {"threshold": float(threshold) if threshold not in (None, "") else None,
-            "num_perm": settings.getint("AGGREGATOR_DEDUP_NUM_PERM")}
 
 
 class ExtractPipeline:
@@ -33,10 +26,7 @@ class ExtractPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ExtractPipeline:
-        settings = crawler.settings
-        workers = settings.getint("AGGREGATOR_WORKERS", -1)
-        pool = ExtractionPool(default_workers() if workers < 0 else workers, index_options(settings))
-        return cls(crawler.stats, pool, settings.getint("AGGREGATOR_MIN_TEXT_CHARS", 200))
+        return cls(crawler.stats, crawl_pool(crawler), crawler.settings.getint("AGGREGATOR_MIN_TEXT_CHARS", 200))
 
     def open_spider(self) -> None:
         self.pool.warm_up()

@@ -30,6 +30,7 @@ from aggregator.items import ArticleItem
 from aggregator.sitemaps import SitemapError, parse_sitemap, sitemaps_from_robots
 from aggregator.sources import Source, load_registry
 from aggregator.storage import StoryStorage, open_storage
+from aggregator.workers import WorkerCrashed, crawl_pool
 
 logger = logging.getLogger(__name__)
 
@@ -216,17 +217,22 @@ class NewsSpider(scrapy.Spider):
         for url in feeds:
             yield self.index_request(url, self.parse_feed, source)
 
-    def parse_feed(self, response: Response, source: Source) -> Iterator[scrapy.Request]:
+    async def off_reactor(self, url: str, function: Any, *args: Any) -> Any:
+        """`function(*args)` in the crawl's worker pool: a big feed or sitemap (fetched from `url`) parses
+        there while the crawler goes on downloading (inline when AGGREGATOR_WORKERS is 0)."""
+        return await crawl_pool(self.crawler).call(function, *args, what="parsing %s" % url)
+
+    async def parse_feed(self, response: Response, source: Source) -> AsyncIterator[scrapy.Request]:
         if self._unchanged(response):
             return
         try:
             content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
-            feed = parse_feed(response.body, response.url, content_type)
+            feed = await self.off_reactor(response.url, parse_feed, response.body, response.url, content_type)
         except UnsafeFeedError as exc:
             logger.error("Feed %s of source %s refused: %s", response.url, source.key, exc)
             self._count("errors/feed_unsafe")
             return
-        except FeedError as exc:
+        except (FeedError, WorkerCrashed) as exc:
             logger.error("Feed %s of source %s unusable: %s", response.url, source.key, exc)
             self._count("errors/feed_unusable")
             return
@@ -272,12 +278,12 @@ class NewsSpider(scrapy.Spider):
         for url in urls:
             yield self.index_request(response.urljoin(url), self.parse_sitemap, source, conditional=False)
 
-    def parse_sitemap(self, response: Response, source: Source) -> Iterator[scrapy.Request]:
+    async def parse_sitemap(self, response: Response, source: Source) -> AsyncIterator[scrapy.Request]:
         if self._unchanged(response):
             return
         try:
-            sitemap = parse_sitemap(response.body)
-        except SitemapError as exc:
+            sitemap = await self.off_reactor(response.url, parse_sitemap, response.body)
+        except (SitemapError, WorkerCrashed) as exc:
             logger.error("Sitemap %s of source %s unusable: %s", response.url, source.key, exc)
             self._count("errors/sitemap_unusable")
             return

@@ -94,3 +94,25 @@ print(sorted(m for m in ("trafilatura", "htmldate", "aggregator.extraction", "da
                             cwd=Path(__file__).resolve().parent.parent)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_call_runs_any_task_in_a_worker_and_brings_its_errors_back() -> None:
+    from aggregator.feeds import FeedError, parse_feed
+
+    rss = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title><item><title>A</title>"
+           b"<link>https://news.example/a</link></item></channel></rss>")
+    pool = ExtractionPool(1, {"num_perm": 64})
+
+    async def run() -> tuple:
+        worker_pid = await pool.call(os.getpid)
+        feed = await pool.call(parse_feed, rss, "https://news.example/feed", None, what="parsing the feed")
+        with pytest.raises(FeedError):
+            await pool.call(parse_feed, b"<html>not a feed</html>", "https://news.example/feed", "text/html")
+        return worker_pid, feed
+
+    try:
+        worker_pid, feed = asyncio.run(run())
+    finally:
+        pool.close()
+    assert worker_pid != os.getpid()
+    assert [entry.link for entry in feed.entries] == ["https://news.example/a"]
