@@ -146,21 +146,30 @@ class ExtractionPool:
             broken.shutdown(wait=False, cancel_futures=True)
         logger.error("A worker process died; restarting the pool (restart %d)", self.restarts)
 
-    async def call(self, function: Callable[..., Any], *args: Any, what: str = "a task") -> Any:
+    async def call(self, function: Callable[..., Any], *args: Any, what: str = "a task",
+                   own_process: bool = False) -> Any:
         """`function(*args)` in a worker process (inline with `workers=0`): a module-level function, so it
         pickles by name; its exceptions come back raised here. A task whose worker dies is retried once;
-        WorkerCrashed names `what` when the retry dies too."""
+        WorkerCrashed names `what` when the retry dies too. `own_process`: in a process of its own that
+        exits afterwards, for big one-off tasks."""
         if self.workers == 0:
             return function(*args)
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
             generation = self._generation
+            # big one-off tasks (feeds, sitemaps): their parser objects leave with the process instead
+            # of staying in a worker's heap for the rest of the crawl
+            executor = ProcessPoolExecutor(1, mp_context=start_forkserver()) if own_process else self._pool()
             try:
-                return await loop.run_in_executor(self._pool(), function, *args)
+                return await loop.run_in_executor(executor, function, *args)
             except BrokenProcessPool:
-                self._replace(generation)
+                if not own_process:
+                    self._replace(generation)
                 if attempt == 2:
                     raise WorkerCrashed("%s killed a worker process twice" % what) from None
+            finally:
+                if own_process:
+                    executor.shutdown(wait=False)
         raise AssertionError("unreachable")
 
     async def run(self, body: bytes, content_type: str | None, url: str,

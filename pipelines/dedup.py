@@ -67,8 +67,10 @@ class DedupPipeline:
         self.storage = crawl_storage(self.crawler)
         store: Any = self.store
         if isinstance(self.storage, SQLiteStorage) and store == "sqlite:///" + self.storage.path:
-            # the index tables beside the stories, on the storage's connection: in its batches
-            store = SQLiteBandStore(self.storage.db)
+            # the index tables beside the stories, on the storage's connection: in its batches. SQLite's
+            # own page cache (2 MB) is enough for a crawl's lookups (the OS caches the file); a bigger
+            # one grows with the database and stays in the crawler's memory.
+            store = SQLiteBandStore(self.storage.db, cache_mb=None)
         self.index = StoryIndex(store=store, **self.index_options)
         if self.store == "memory://":
             loaded = 0

@@ -218,9 +218,10 @@ class NewsSpider(scrapy.Spider):
             yield self.index_request(url, self.parse_feed, source)
 
     async def off_reactor(self, url: str, function: Any, *args: Any) -> Any:
-        """`function(*args)` in the crawl's worker pool: a big feed or sitemap (fetched from `url`) parses
-        there while the crawler goes on downloading (inline when AGGREGATOR_WORKERS is 0)."""
-        return await crawl_pool(self.crawler).call(function, *args, what="parsing %s" % url)
+        """`function(*args)` in a worker process of its own: a big feed or sitemap (fetched from `url`) parses
+        there while the crawler goes on downloading, and its parser's memory leaves with that process
+        (inline when AGGREGATOR_WORKERS is 0)."""
+        return await crawl_pool(self.crawler).call(function, *args, what="parsing %s" % url, own_process=True)
 
     async def parse_feed(self, response: Response, source: Source) -> AsyncIterator[scrapy.Request]:
         if self._unchanged(response):
