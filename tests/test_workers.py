@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -105,14 +106,25 @@ def test_call_runs_any_task_in_a_worker_and_brings_its_errors_back() -> None:
 
     async def run() -> tuple:
         worker_pid = await pool.call(os.getpid)
-        feed = await pool.call(parse_feed, rss, "https://news.example/feed", None, what="parsing the feed")
+        feed = await pool.call(parse_feed, rss, "https://news.example/feed", None, what="parsing the feed",
+                               own_process=True)
         with pytest.raises(FeedError):
             await pool.call(parse_feed, b"<html>not a feed</html>", "https://news.example/feed", "text/html")
-        return worker_pid, feed
+        once_pids = [await pool.call(os.getpid, own_process=True) for _ in range(2)]
+        return worker_pid, feed, once_pids
 
     try:
-        worker_pid, feed = asyncio.run(run())
+        worker_pid, feed, once_pids = asyncio.run(run())
     finally:
         pool.close()
     assert worker_pid != os.getpid()
     assert [entry.link for entry in feed.entries] == ["https://news.example/a"]
+    # a one-off task runs in a process of its own, which is gone afterwards (its memory with it)
+    assert len({worker_pid, *once_pids}) == 3
+    for pid in once_pids:
+        for _ in range(100):
+            if not Path("/proc/%d" % pid).exists() or "State:\tZ" in Path("/proc/%d/status" % pid).read_text():
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("one-off process %d still running" % pid)
