@@ -27,6 +27,18 @@ DEFAULT_DB = "aggregator.db"
 DEFAULT_HOME = "http://127.0.0.1:8080/"
 
 
+def _exit_now(code: int) -> None:
+    """End a finished crawl at once: everything is stored, closed and printed, and tearing down the
+    interpreter's heap (every Scrapy object of the crawl) would only add ~0.2 s to each scheduled run.
+    Invoked in-process (click's test runner swaps stdout), it exits the usual way."""
+    if sys.stdout is not sys.__stdout__:
+        sys.exit(code)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 class ConfigError(click.ClickException):
     """A bad sources file, database URL or source id: exit code 2."""
 
@@ -117,7 +129,7 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
                                            ", ".join(source_ids) or "all sources", db))
     for line in summary.lines():
         click.echo("  " + line)
-    sys.exit(summary.exit_code)
+    _exit_now(summary.exit_code)
 
 
 @main.command()

@@ -135,7 +135,7 @@ class RedisCrawlControl:
     @classmethod
     def from_crawler(cls, crawler: Any) -> RedisCrawlControl:
         if not crawler.settings.get("REDIS_URL"):
-            raise NotConfigured("not in distributed mode")
+            raise NotConfigured  # not in distributed mode (an exception without a message is not logged)
         control = cls(crawler, crawler.settings.getfloat("AGGREGATOR_REDIS_IDLE_SECONDS", 10.0))
         crawler.signals.connect(control.on_idle, signal=signals.spider_idle)
         crawler.signals.connect(control.on_opened, signal=signals.spider_opened)
@@ -186,7 +186,7 @@ class LeaseAckMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Any) -> LeaseAckMiddleware:
         if not crawler.settings.get("REDIS_URL"):
-            raise NotConfigured("not in distributed mode")
+            raise NotConfigured  # not in distributed mode (an exception without a message is not logged)
         return cls(crawler)
 
     async def process_spider_output_async(self, response: Any, result: Any) -> Any:
