@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,16 +38,22 @@ TEXT_SUFFIXES = frozenset(CONTENT_TYPES)
 
 
 def _resolve(site_dir: Path, url_path: str) -> Path | None:
-    """Map a URL path onto a file inside `site_dir`, refusing anything that escapes it."""
-    relative = unquote(url_path).lstrip("/")
-    candidate = (site_dir / relative).resolve()
-    if site_dir.resolve() not in (candidate, *candidate.parents):
+    """Map a URL path onto a file inside `site_dir` (an absolute, resolved path), refusing anything that
+    escapes it: `..` segments are normalised away first, and a symlink is followed only if it stays inside."""
+    root = str(site_dir)
+    candidate = os.path.normpath(os.path.join(root, unquote(url_path).lstrip("/")))
+    if candidate != root and not candidate.startswith(root + os.sep):
         return None
-    if candidate.is_dir():
-        candidate = candidate / "index.html"
-    if not candidate.is_file() and candidate.with_name(candidate.name + ".html").is_file():
-        candidate = candidate.with_name(candidate.name + ".html")
-    return candidate if candidate.is_file() else None
+    path = Path(candidate)
+    if path.is_symlink() or any(parent.is_symlink() for parent in path.parents if len(str(parent)) > len(root)):
+        resolved = path.resolve()
+        if site_dir not in (resolved, *resolved.parents):
+            return None
+    if path.is_dir():
+        path = path / "index.html"
+    if not path.is_file() and path.with_name(path.name + ".html").is_file():
+        path = path.with_name(path.name + ".html")
+    return path if path.is_file() else None
 
 
 class _SiteHandler(BaseHTTPRequestHandler):
@@ -86,6 +93,7 @@ class _SiteServer(ThreadingHTTPServer):
     def __init__(self, site_dir: Path, host: str, bases: dict[str, str]) -> None:
         super().__init__((host, 0), _SiteHandler)
         self.site_dir = site_dir
+        self._root = site_dir.resolve()
         self.bases = bases
         self.base_url = "http://%s:%d" % (host, self.server_address[1])
         self.hits: list[str] = []
@@ -100,7 +108,7 @@ class _SiteServer(ThreadingHTTPServer):
                 return (path, *self.render(path))
             except FileNotFoundError:  # deleted since: look it up again
                 del self._paths[url_path]
-        path = _resolve(self.site_dir, url_path)
+        path = _resolve(self._root, url_path)
         if path is None:
             return None
         self._paths[url_path] = path
