@@ -59,10 +59,22 @@ class PageMetadata:
     og_url: str | None = None
 
 
-def _meta_index(tree: HtmlElement) -> dict[str, list[str]]:
+_READ_TAGS = ("meta", "script", "h1", "title", "time", "link")
+
+
+def _elements(tree: HtmlElement) -> dict[str, list[HtmlElement]]:
+    """The page's elements of the tags read here, by tag, in document order: one walk over the tree
+    instead of one per XPath (each walk of a 100 KB page costs ~0.15 ms)."""
+    found: dict[str, list[HtmlElement]] = {tag: [] for tag in _READ_TAGS}
+    for element in tree.iter(*_READ_TAGS):
+        found[element.tag].append(element)
+    return found
+
+
+def _meta_index(metas: list[HtmlElement]) -> dict[str, list[str]]:
     """Contents of every <meta property|name|itemprop=key content=...>, by lower-cased key (one pass)."""
     index: dict[str, list[str]] = {}
-    for element in tree.iter("meta"):
+    for element in metas:
         content = (element.get("content") or "").strip()
         if not content:
             continue
@@ -95,10 +107,11 @@ def _types(node: dict[str, Any]) -> set[str]:
     return {str(v).lower() for v in values}
 
 
-def _jsonld_article(tree: HtmlElement) -> dict[str, Any] | None:
+def _jsonld_article(scripts: list[HtmlElement]) -> dict[str, Any] | None:
     """The JSON-LD object describing the article (the first Article-like one, else a WebPage)."""
     best: dict[str, Any] | None = None
-    for script in tree.xpath('//script[@type="application/ld+json"]/text()'):
+    for script in [element.text for element in scripts
+                   if element.get("type") == "application/ld+json" and element.text]:
         try:
             document = json.loads(script)
         except ValueError:
@@ -242,20 +255,22 @@ def site_names_for(site_name: str | None, url: str | None) -> list[str]:
 
 def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadata:
     """Collect the page's own metadata from an lxml tree (read-only)."""
-    article = _jsonld_article(tree) or {}
-    meta = _meta_index(tree)
+    elements = _elements(tree)
+    article = _jsonld_article(elements["script"]) or {}
+    meta = _meta_index(elements["meta"])
     publisher = article.get("publisher")
     site_name = next(iter(_meta(meta, "og:site_name", "application-name")), None) or next(
         iter(_names(publisher)), None
     )
     headings = tuple(
-        " ".join(h.text_content().split()) for h in tree.xpath("//h1") if h.text_content().strip()
+        " ".join(h.text_content().split()) for h in elements["h1"] if h.text_content().strip()
     )
     titles = [*_meta(meta, "og:title", "twitter:title")]
     if headline := _text(article.get("headline") or article.get("name")):
         titles.append(headline)
     titles += headings
-    titles += [" ".join(t.split()) for t in tree.xpath("//head/title/text()") if t.strip()]
+    titles += [" ".join(title.text.split()) for title in elements["title"]
+               if title.text and title.text.strip() and _parent_tag(title) == "head"]
 
     raw_authors = _names(article.get("author")) or [
         value for value in _meta(meta, "author", "article:author", "sailthru.author", "parsely-author", "dc.creator")
@@ -266,7 +281,8 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
         meta, "article:published_time", "og:article:published_time", "datePublished", "pubdate",
         "publishdate", "publish-date", "date", "dc.date", "dc.date.issued", "sailthru.date", "parsely-pub-date",
     )]
-    published += [("meta", v) for v in tree.xpath("//time[@itemprop='datePublished']/@datetime")]
+    published += [("meta", time.get("datetime")) for time in elements["time"]
+                  if time.get("itemprop") == "datePublished" and time.get("datetime") is not None]
     modified = [("jsonld", v) for v in _dates(article.get("dateModified"))]
     modified += [("meta", v) for v in _meta(
         meta, "article:modified_time", "og:updated_time", "dateModified", "last-modified",
@@ -308,9 +324,15 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
         accessible_for_free=_accessible_for_free(article) if article else None,
         article_body=_text(article.get("articleBody")),
         headings=headings,
-        canonical_link=next(iter(tree.xpath("//link[@rel='canonical']/@href")), None),
+        canonical_link=next((link.get("href") for link in elements["link"]
+                             if link.get("rel") == "canonical" and link.get("href") is not None), None),
         og_url=next(iter(_meta(meta, "og:url")), None),
     )
+
+
+def _parent_tag(element: HtmlElement) -> str | None:
+    parent = element.getparent()
+    return parent.tag if parent is not None else None
 
 
 def _title_suffixes(titles: list[str], headings: tuple[str, ...]) -> list[str]:
