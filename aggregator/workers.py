@@ -125,6 +125,8 @@ class ExtractionPool:
         self.restarts = 0
         self._executor: Executor | None = None
         self._generation = 0
+        # one big one-off task at a time: a 5 MB feed takes its process to ~100 MB while it parses
+        self._one_off = asyncio.Semaphore(1)
         self._inline_signer = StoryIndex(**self.index_options) if workers == 0 else None
 
     def _pool(self) -> Executor:
@@ -154,6 +156,12 @@ class ExtractionPool:
         exits afterwards, for big one-off tasks."""
         if self.workers == 0:
             return function(*args)
+        if own_process:
+            async with self._one_off:
+                return await self._call(function, args, what, own_process)
+        return await self._call(function, args, what, own_process)
+
+    async def _call(self, function: Callable[..., Any], args: tuple[Any, ...], what: str, own_process: bool) -> Any:
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
             generation = self._generation
