@@ -5,7 +5,8 @@ an `Article` plus the dedup `Fingerprint` of its text and what was wrong with it
 if anything, awaited by the pipeline, so downloads go on while pages are decoded and extracted, and
 results arrive in whatever order workers finish. A worker that dies (a C-level crash in a parser, the
 OOM killer) breaks the whole `ProcessPoolExecutor`, failing every page in flight: the pool is then
-replaced and those pages are retried once each, so only the page that kills a worker twice is lost.
+replaced and each of those pages is retried alone, in a process of its own, so only the page that kills
+its own process is lost, however many pages were in flight.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _signer: StoryIndex | None = None
 
 
 class WorkerCrashed(RuntimeError):
-    """The page killed a worker process twice."""
+    """The task killed the worker process it ran alone in."""
 
 
 def _start_worker(index_options: dict[str, Any]) -> None:
@@ -127,6 +128,8 @@ class ExtractionPool:
         self._generation = 0
         # one big one-off task at a time: a 5 MB feed takes its process to ~100 MB while it parses
         self._one_off = asyncio.Semaphore(1)
+        # tasks retried alone after a pool broke: no more processes at once than the pool had
+        self._retries = asyncio.Semaphore(max(1, workers))
         self._inline_signer = StoryIndex(**self.index_options) if workers == 0 else None
 
     def _pool(self) -> Executor:
@@ -151,33 +154,36 @@ class ExtractionPool:
     async def call(self, function: Callable[..., Any], *args: Any, what: str = "a task",
                    own_process: bool = False) -> Any:
         """`function(*args)` in a worker process (inline with `workers=0`): a module-level function, so it
-        pickles by name; its exceptions come back raised here. A task whose worker dies is retried once;
-        WorkerCrashed names `what` when the retry dies too. `own_process`: in a process of its own that
-        exits afterwards, for big one-off tasks."""
+        pickles by name; its exceptions come back raised here. `own_process`: in a process of its own that
+        exits afterwards (one at a time), for big one-off tasks whose parser objects should leave with
+        their process rather than stay in a worker's heap. A task whose pool breaks is retried alone;
+        WorkerCrashed names `what` when that process dies too."""
         if self.workers == 0:
             return function(*args)
         if own_process:
             async with self._one_off:
-                return await self._call(function, args, what, own_process)
-        return await self._call(function, args, what, own_process)
+                return await self._alone(function, args, what, retries=1)
+        generation = self._generation
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool(), function, *args)
+        except BrokenProcessPool:
+            self._replace(generation)
+        # The pool broke with this task in it, perhaps because of it: alone, the task can only kill itself.
+        async with self._retries:
+            return await self._alone(function, args, what, retries=0)
 
-    async def _call(self, function: Callable[..., Any], args: tuple[Any, ...], what: str, own_process: bool) -> Any:
-        loop = asyncio.get_running_loop()
-        for attempt in (1, 2):
-            generation = self._generation
-            # big one-off tasks (feeds, sitemaps): their parser objects leave with the process instead
-            # of staying in a worker's heap for the rest of the crawl
-            executor = ProcessPoolExecutor(1, mp_context=start_forkserver()) if own_process else self._pool()
+    async def _alone(self, function: Callable[..., Any], args: tuple[Any, ...], what: str, retries: int) -> Any:
+        """`function(*args)` in a new process of its own; WorkerCrashed when it dies `retries` + 1 times."""
+        for attempt in range(retries + 1):
+            executor = ProcessPoolExecutor(1, mp_context=start_forkserver(), initializer=_start_worker,
+                                           initargs=(self.index_options,))
             try:
-                return await loop.run_in_executor(executor, function, *args)
+                return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
             except BrokenProcessPool:
-                if not own_process:
-                    self._replace(generation)
-                if attempt == 2:
-                    raise WorkerCrashed("%s killed a worker process twice" % what) from None
+                if attempt == retries:
+                    raise WorkerCrashed("%s killed its worker process" % what) from None
             finally:
-                if own_process:
-                    executor.shutdown(wait=False)
+                executor.shutdown(wait=False)
         raise AssertionError("unreachable")
 
     async def run(self, body: bytes, content_type: str | None, url: str,

@@ -101,31 +101,28 @@ def tree_pids(pid: int) -> list[int]:
     return found
 
 
-def tree_rss(pids: list[int]) -> int:
-    """RSS in bytes of the processes, summed (pages the forked workers share are counted once per process)."""
-    rss = 0
+def proc_total(pids: list[int], file: str, field: str) -> int:
+    """The sum over the processes of one kB field of a /proc file, in bytes."""
+    total = 0
     for pid in pids:
         try:
-            for line in Path("/proc/%d/status" % pid).read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss += int(line.split()[1]) * 1024
+            for line in Path("/proc/%d/%s" % (pid, file)).read_text().splitlines():
+                if line.startswith(field + ":"):
+                    total += int(line.split()[1]) * 1024
         except (OSError, ValueError):
             continue
-    return rss
+    return total
+
+
+def tree_rss(pids: list[int]) -> int:
+    """RSS of the processes, summed (pages the forked workers share are counted once per process)."""
+    return proc_total(pids, "status", "VmRSS")
 
 
 def tree_pss(pids: list[int]) -> int:
-    """PSS in bytes of the processes: pages shared by the forked workers split between the processes sharing
-    them (the real total). Reading it costs the kernel ~1 ms a process, so it is sampled less often."""
-    pss = 0
-    for pid in pids:
-        try:
-            for line in Path("/proc/%d/smaps_rollup" % pid).read_text().splitlines():
-                if line.startswith("Pss:"):
-                    pss += int(line.split()[1]) * 1024
-        except (OSError, ValueError):
-            continue
-    return pss
+    """PSS of the processes: pages shared by the forked workers split between the processes sharing them (the
+    real total). Reading it costs the kernel ~1 ms a process, so it is sampled less often."""
+    return proc_total(pids, "smaps_rollup", "Pss")
 
 
 def crawl(registry: Path, db: Path, workers: int | None) -> tuple[float, int, int, str]:

@@ -382,9 +382,10 @@ def without_clock(feed: dict[str, Any]) -> dict[str, Any]:
     return feed
 
 
-# One request at a time: which copy of a syndicated story comes first (and so the story's id) is then the
-# same in both crawls.
-ONE_AT_A_TIME = ["--set", "CONCURRENT_REQUESTS=1"]
+# One request at a time, feeds parsed and pages extracted in the crawler itself: which copy of a syndicated
+# story comes first (and so the story's id) is then the same in both crawls, whatever the timing of
+# worker processes.
+ONE_AT_A_TIME = ["--set", "CONCURRENT_REQUESTS=1", "--set", "AGGREGATOR_WORKERS=0"]
 
 
 def test_crawl_and_export_with_postgresql_match_sqlite(seed_registry: Path, tmp_path: Path,

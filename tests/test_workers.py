@@ -46,8 +46,9 @@ def test_pages_are_extracted_and_signed_in_worker_processes() -> None:
 
 def test_a_worker_crash_costs_only_the_page_that_caused_it() -> None:
     pool = ExtractionPool(2, {"num_perm": 64}, task=crash_on_boom)
-    urls = ["https://news.example/%d" % i for i in range(8)]
+    urls = ["https://news.example/%d" % i for i in range(16)]
     urls.insert(3, "https://news.example/boom")
+    urls.insert(11, "https://news.example/boom-again")  # a second crash while the retries run
 
     async def run() -> list:
         return await asyncio.gather(*(pool.run(PAGE, None, url, {}) for url in urls), return_exceptions=True)
@@ -57,8 +58,8 @@ def test_a_worker_crash_costs_only_the_page_that_caused_it() -> None:
     finally:
         pool.close()
     failed = [url for url, result in zip(urls, results) if isinstance(result, Exception)]
-    assert failed == ["https://news.example/boom"]
-    assert isinstance(results[3], WorkerCrashed)
+    assert failed == ["https://news.example/boom", "https://news.example/boom-again"]
+    assert isinstance(results[3], WorkerCrashed) and isinstance(results[11], WorkerCrashed)
     assert [r[0].text.split()[0] for r in results if not isinstance(r, Exception)] == [
         u for u in urls if "boom" not in u]
     assert pool.restarts >= 1
