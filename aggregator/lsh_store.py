@@ -59,13 +59,23 @@ class MemoryBandStore:
         if not isinstance(bands, int) or isinstance(bands, bool) or bands < 1:
             raise ValueError("bands must be a positive integer, got %r" % (bands,))
         self.bands = bands
-        from datasketch import MinHashLSH  # imported here: datasketch imports scipy, which costs ~50 MB
-
-        self._lsh = MinHashLSH(num_perm=bands, params=(bands, 1), storage_config=storage_config)
+        self._storage_config = storage_config
+        self._lsh_instance: Any = None
         self._entries = {} if fingerprints is None else fingerprints
         self._keys: dict[str, list[int]] = {}
         self._next_key = max(self._entries, default=-1) + 1
         self._layout: dict[str, str] | None = None
+
+    @property
+    def _lsh(self) -> Any:
+        """The MinHashLSH, made at first use: datasketch imports scipy (~50 MB, 0.35 s), which an index that
+        only signs (as in the extraction workers) never needs."""
+        if self._lsh_instance is None:
+            from datasketch import MinHashLSH
+
+            self._lsh_instance = MinHashLSH(num_perm=self.bands, params=(self.bands, 1),
+                                            storage_config=self._storage_config)
+        return self._lsh_instance
 
     def bind(self, layout: Mapping[str, str]) -> None:
         if self._layout is not None and self._layout != dict(layout):

@@ -27,16 +27,25 @@ def crash_on_boom(body: bytes, content_type: str | None, url: str,
     return Article(text="%s %d characters" % (url, len(body))), None, None
 
 
+def loaded(*modules: str) -> list[str]:
+    """Which of `modules` this process has imported (run in a worker)."""
+    return [module for module in modules if module in sys.modules]
+
+
 def test_pages_are_extracted_and_signed_in_worker_processes() -> None:
     pool = ExtractionPool(2, {"num_perm": 64})
 
-    async def run() -> list:
-        return await asyncio.gather(*(pool.run(PAGE, "text/html", "https://news.example/%d" % i, {}) for i in range(6)))
+    async def run() -> tuple[list, list]:
+        results = await asyncio.gather(*(pool.run(PAGE, "text/html", "https://news.example/%d" % i, {})
+                                         for i in range(6)))
+        return results, await pool.call(loaded, "trafilatura", "datasketch", "scipy")
 
     try:
-        results = asyncio.run(run())
+        results, worker_modules = asyncio.run(run())
     finally:
         pool.close()
+    # a worker only signs: datasketch (and scipy, ~50 MB a process) is never imported there
+    assert worker_modules == ["trafilatura"]
     assert len(results) == 6
     for article, fingerprint, problem in results:
         assert problem is None
