@@ -17,7 +17,8 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 # Real PostgreSQL and Redis servers on loopback for the tests (installed with apt-get when missing),
-# stopped again however the tests end.
+# stopped again however the tests end; servers left by a manual start or a killed run are stopped first.
+bash scripts/services.sh stop >/dev/null 2>&1 || true
 bash scripts/services.sh start
 trap 'bash scripts/services.sh stop' EXIT
 . .services/env
