@@ -125,7 +125,21 @@ def tree_pss(pids: list[int]) -> int:
     return proc_total(pids, "smaps_rollup", "Pss")
 
 
-def crawl(registry: Path, db: Path, workers: int | None) -> tuple[float, int, int, str]:
+def cpu_seconds(pids: list[int], seen: dict[int, tuple[str, float]]) -> None:
+    """Each process's CPU time so far (user + system, from /proc/PID/stat) and its role, into `seen`."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+            command = Path("/proc/%d/cmdline" % pid).read_bytes()
+        except (OSError, IndexError):
+            continue
+        role = ("crawler" if b"aggregator.cli" in command else
+                "resource tracker" if b"resource_tracker" in command else "forkserver and workers (pages, feeds)")
+        seen[pid] = (role, (int(fields[11]) + int(fields[12])) / ticks)
+
+
+def crawl(registry: Path, db: Path, workers: int | None) -> tuple[float, int, int, dict[int, tuple[str, float]]]:
     command = [sys.executable, "-m", "aggregator.cli", "crawl", "--all", "--sources", str(registry), "--db", str(db),
                "--set", "DOWNLOAD_DELAY=0", "--set", "AUTOTHROTTLE_ENABLED=false", "--set", "CONCURRENT_REQUESTS=32",
                "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=16", "--log-level", "WARNING"]
@@ -133,6 +147,7 @@ def crawl(registry: Path, db: Path, workers: int | None) -> tuple[float, int, in
     if workers is not None:
         env["AGGREGATOR_WORKERS"] = str(workers)
     peak_rss = peak_pss = polls = 0
+    cpu: dict[int, tuple[str, float]] = {}
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
                                env=env)
@@ -142,6 +157,7 @@ def crawl(registry: Path, db: Path, workers: int | None) -> tuple[float, int, in
     while reader.is_alive():
         pids = tree_pids(process.pid)
         peak_rss = max(peak_rss, tree_rss(pids))
+        cpu_seconds(pids, cpu)
         if polls % 5 == 0:
             peak_pss = max(peak_pss, tree_pss(pids))
         polls += 1
@@ -149,7 +165,7 @@ def crawl(registry: Path, db: Path, workers: int | None) -> tuple[float, int, in
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         sys.exit("crawl failed (%d):\n%s\n%s" % (process.returncode, output.get("out"), output.get("err", "")[-3000:]))
-    return seconds, peak_rss, peak_pss, output["out"]
+    return seconds, peak_rss, peak_pss, cpu
 
 
 def main() -> None:
@@ -168,7 +184,10 @@ def main() -> None:
             registry = Path(tmp) / "sources.toml"
             registry.write_text(render_template(SOURCES, bases), "utf-8")
             db = Path(tmp) / "throughput.db"
-            seconds, peak_rss, peak_pss, out = crawl(registry, db, args.workers)
+            server_started = os.times()
+            seconds, peak_rss, peak_pss, cpu = crawl(registry, db, args.workers)
+            server = os.times()
+            server_cpu = server.user + server.system - server_started.user - server_started.system
         con = sqlite3.connect(db)
         stories = con.execute("SELECT count(*) FROM stories").fetchone()[0]
         sightings = con.execute("SELECT count(*) FROM sightings").fetchone()[0]
@@ -180,6 +199,12 @@ def main() -> None:
           % (len(files), seconds, rate, peak_pss / 2**20, peak_rss / 2**20))
     print("   stories %d, sightings %d; planted copies collapsed into their story: %d of %d"
           % (stories, sightings, collapsed, copies))
+    roles: dict[str, float] = {}
+    for role, used in cpu.values():
+        roles[role] = roles.get(role, 0.0) + used
+    print("   CPU seconds (sampled ten times a second, so a short-lived process may be missed): %s; the loopback"
+          " site server and this sampling %.1f" % (", ".join("%s %.1f" % item for item in sorted(roles.items())),
+                                                 server_cpu))
     print("ratio crawl/baseline: %.2f" % (rate / base))
 
 
