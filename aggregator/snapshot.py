@@ -62,11 +62,11 @@ class _SiteHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         self.server.hits.append(self.path)
-        rendered = self.server.lookup(urlsplit(self.path).path)
-        if rendered is None:
+        found = self.server.lookup(urlsplit(self.path).path)
+        if found is None:
             self.send_error(404)
             return
-        path, body, etag, modified = rendered
+        path, etag, modified = found
         content_type = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
         if self.headers.get("If-None-Match") == etag or (
                 not self.headers.get("If-None-Match") and self.headers.get("If-Modified-Since") == modified):
@@ -74,6 +74,7 @@ class _SiteHandler(BaseHTTPRequestHandler):
             self.send_header("ETag", etag)
             self.end_headers()
             return
+        body = self.server.body(path)
         self.send_response(200)
         self.send_header("Content-Type", content_type or "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
@@ -98,41 +99,38 @@ class _SiteServer(ThreadingHTTPServer):
         self.base_url = "http://%s:%d" % (host, self.server_address[1])
         self.hits: list[str] = []
         self._paths: dict[str, Path] = {}  # URL path -> file, for files found (a miss is looked up again)
-        self._rendered: dict[Path, tuple[int, bytes, str, str]] = {}
 
-    def lookup(self, url_path: str) -> tuple[Path, bytes, str, str] | None:
-        """(file, body, ETag, Last-Modified) served at a URL path, or None (404)."""
+    def lookup(self, url_path: str) -> tuple[Path, str, str] | None:
+        """(file, ETag, Last-Modified) served at a URL path, or None (404). The ETag stands for the file's
+        version and the base URLs filled in, as a web server's stands for a file's modification time and
+        size, so a conditional request is answered without reading the file."""
         path = self._paths.get(url_path)
         if path is not None:
             try:
-                return (path, *self.render(path))
+                return (path, *self._version(path))
             except FileNotFoundError:  # deleted since: look it up again
                 del self._paths[url_path]
         path = _resolve(self._root, url_path)
         if path is None:
             return None
         self._paths[url_path] = path
-        return (path, *self.render(path))
+        return (path, *self._version(path))
 
-    def render(self, path: Path) -> tuple[bytes, str, str]:
-        """The served body of a file with its ETag and Last-Modified, rendered again only when the file
-        changed (tests edit sites between crawls). The ETag stands for the file's version and the base
-        URLs filled in, as a web server's stands for the file's modification time and size."""
+    def _version(self, path: Path) -> tuple[str, str]:
         stat = path.stat()
-        cached = self._rendered.get(path)
-        if cached is not None and cached[0] == stat.st_mtime_ns:
-            return cached[1], cached[2], cached[3]
+        version = "%d-%d-%d-%s-%s" % (stat.st_ino, stat.st_mtime_ns, stat.st_size, self.base_url,
+                                      sorted(self.bases.items()))
+        etag = '"%s"' % hashlib.blake2b(version.encode(), digest_size=8).hexdigest()
+        return etag, formatdate(int(stat.st_mtime), usegmt=True)
+
+    def body(self, path: Path) -> bytes:
+        """The served body of a file: text files get the `{{BASE}}` markers filled in."""
         body = path.read_bytes()
         if path.suffix in TEXT_SUFFIXES and b"{{BASE" in body:
             for name, base in self.bases.items():
                 body = body.replace(b"{{BASE:%s}}" % name.encode(), base.encode())
             body = body.replace(b"{{BASE}}", self.base_url.encode())
-        version = "%d-%d-%d-%s-%s" % (stat.st_ino, stat.st_mtime_ns, len(body), self.base_url,
-                                      sorted(self.bases.items()))
-        etag = '"%s"' % hashlib.blake2b(version.encode(), digest_size=8).hexdigest()
-        modified = formatdate(int(stat.st_mtime), usegmt=True)
-        self._rendered[path] = (stat.st_mtime_ns, body, etag, modified)
-        return body, etag, modified
+        return body
 
 
 class ServedSites(dict[str, str]):
