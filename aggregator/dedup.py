@@ -202,8 +202,8 @@ class StoryIndex:
       covers under ~0.25 of it; a round-up holds ~1/3 of each source: each fails one of the two tests.
 
     By default ``rows`` is 4 and ``bands`` num_perm // rows. ``threshold``, if given, picks bands and rows
-    with datasketch's optimiser for that Jaccard threshold instead (the layout before stores; 85 x 3 at 0.2). Every estimate uses one ``seed``; a store remembers the layout it
-    was filled with and refuses another.
+    with datasketch's optimiser for that Jaccard threshold instead (the layout before stores; 85 x 3 at 0.2).
+    Every estimate uses one ``seed``; a store remembers the layout it was filled with and refuses another.
     """
 
     def __init__(
