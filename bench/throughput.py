@@ -134,8 +134,10 @@ def cpu_seconds(pids: list[int], seen: dict[int, tuple[str, float]]) -> None:
             command = Path("/proc/%d/cmdline" % pid).read_bytes()
         except (OSError, IndexError):
             continue
-        role = ("crawler" if b"aggregator.cli" in command else
-                "resource tracker" if b"resource_tracker" in command else "forkserver and workers (pages, feeds)")
+        # the role from the first sighting: an exiting process shows an empty command line
+        role = seen[pid][0] if pid in seen else (
+            "crawler" if b"aggregator.cli" in command else
+            "resource tracker" if b"resource_tracker" in command else "forkserver and workers (pages, feeds)")
         seen[pid] = (role, (int(fields[11]) + int(fields[12])) / ticks)
 
 
