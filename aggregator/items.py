@@ -33,7 +33,7 @@ class ArticleItem:
 
     spider:       url, source, body (the page's bytes, decoded in an extraction worker), content_type,
                   hints (what the feed said), found_on (feed or listing URL), source_updated
-    extract:      article (an `aggregator.extraction.Article`); body is released afterwards
+    extract:      article (an `aggregator.extract.extractor.Article`); body is released afterwards
     canonicalize: canonical_url, canonical_claim (a canonical URL the page declares on another site)
     dedup:        story_id, is_new_story, similarity, rule, fingerprint
     """

@@ -1,7 +1,7 @@
 """Scrapy settings for the aggregator, and every AGGREGATOR_* setting with its default (one line each).
 
 `scrapy.cfg` points Scrapy here, so `scrapy crawl news` and `aggregator crawl` run with the same values.
-Environment variables of the same name override the AGGREGATOR_* defaults (see `aggregator.crawl`).
+Environment variables of the same name override the AGGREGATOR_* defaults (see `aggregator.ops.crawl`).
 """
 
 from __future__ import annotations
@@ -52,18 +52,18 @@ FEED_EXPORT_ENCODING = "utf-8"
 
 DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}  # only http(s) is ever fetched
 DOWNLOADER_MIDDLEWARES = {
-    "aggregator.ssrf.SSRFGuardMiddleware": 50,  # before robots.txt (100): no request at all
+    "aggregator.fetch.ssrf.SSRFGuardMiddleware": 50,  # before robots.txt (100): no request at all
     # Scrapy's, without decoding every page in the reactor to look for a refresh
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
-    "aggregator.metarefresh.MetaRefreshMiddleware": 580,
+    "aggregator.fetch.metarefresh.MetaRefreshMiddleware": 580,
 }
 
 # Distributed mode (`--redis URL`, see aggregator/distributed.py); both switch themselves off without REDIS_URL.
 AGGREGATOR_REDIS_SEED = False  # this crawl puts the sources' start requests into the shared queue
 AGGREGATOR_REDIS_LEASE_SECONDS = 120.0  # a request leased by a worker that stops answering goes back after this
 AGGREGATOR_REDIS_IDLE_SECONDS = 10.0  # a worker stops after this long with nothing queued or in flight (0: never)
-EXTENSIONS = {"aggregator.distributed.RedisCrawlControl": 500}
-SPIDER_MIDDLEWARES = {"aggregator.distributed.LeaseAckMiddleware": 950}
+EXTENSIONS = {"aggregator.fetch.redis_queue.RedisCrawlControl": 500}
+SPIDER_MIDDLEWARES = {"aggregator.fetch.redis_queue.LeaseAckMiddleware": 950}
 
 ITEM_PIPELINES = {
     "pipelines.extract.ExtractPipeline": 100,

@@ -150,7 +150,7 @@ def _source(path: str, key: str, table: Any) -> Source:
 
 
 def _every(path: str, key: str, value: Any) -> str | None:
-    from aggregator.schedule import Every, ScheduleError
+    from aggregator.intervals import Every, ScheduleError
 
     text = _optional_str(path, key, "every", value)
     if text is not None:

@@ -17,7 +17,8 @@ from datasketch import MinHash, MinHashLSH
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from aggregator.dedup import StoryIndex, dedup_corpus, normalize_text  # noqa: E402
+from aggregator.dedup.fingerprint import normalize_text  # noqa: E402
+from aggregator.dedup.index import StoryIndex, dedup_corpus  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -19,9 +19,10 @@ from datasketch import MinHash, MinHashLSH
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from aggregator import sitegen  # noqa: E402
-from aggregator.dedup import Fingerprint, StoryIndex, normalize_text, text_hash  # noqa: E402
-from aggregator.lsh_store import SQLiteBandStore  # noqa: E402
+from aggregator.testing import sitegen  # noqa: E402
+from aggregator.dedup.fingerprint import Fingerprint, normalize_text, text_hash  # noqa: E402
+from aggregator.dedup.index import StoryIndex  # noqa: E402
+from aggregator.dedup.sqlite_bands import SQLiteBandStore  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

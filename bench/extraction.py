@@ -31,7 +31,7 @@ if str(PROJECT_ROOT) not in sys.path:
 
 import trafilatura  # noqa: E402
 
-from aggregator.extraction import extract_article  # noqa: E402
+from aggregator.extract.extractor import extract_article  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

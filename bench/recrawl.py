@@ -25,8 +25,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from aggregator.sitegen import SiteSpec, generate_stories, make_story, paragraphs, write_site  # noqa: E402
-from aggregator.snapshot import ServedSites, render_template, serve_snapshot  # noqa: E402
+from aggregator.testing.sitegen import SiteSpec, generate_stories, make_story, paragraphs, write_site  # noqa: E402
+from aggregator.testing.snapshot import ServedSites, render_template, serve_snapshot  # noqa: E402
 
 SOURCES = """
 [sources.site]
@@ -44,7 +44,7 @@ FAST = ["--set", "DOWNLOAD_DELAY=0", "--set", "AUTOTHROTTLE_ENABLED=false", "--s
 def crawl(registry: Path, db: Path, sites: ServedSites) -> dict[str, float]:
     sites.reset_hits()
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "aggregator.cli", "crawl", "--all", "--sources", str(registry),
+    result = subprocess.run([sys.executable, "-m", "aggregator.ops.cli", "crawl", "--all", "--sources", str(registry),
                              "--db", str(db), *FAST], capture_output=True, text=True, cwd=PROJECT_ROOT)
     seconds = time.perf_counter() - started
     if result.returncode != 0:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 
 import throughput  # noqa: E402
 
-from aggregator.snapshot import render_template, serve_snapshot  # noqa: E402
+from aggregator.testing.snapshot import render_template, serve_snapshot  # noqa: E402
 
 IDLE_SECONDS = 3
 
@@ -61,9 +61,9 @@ def run(registry: Path, db: str, redis_url: str, workers: int) -> tuple[float, i
               "--set", "DOWNLOAD_DELAY=0", "--set", "AUTOTHROTTLE_ENABLED=false",
               "--set", "AGGREGATOR_REDIS_IDLE_SECONDS=%d" % IDLE_SECONDS, "--set", "AGGREGATOR_WORKERS=1"]
     started = time.perf_counter()
-    processes = [subprocess.Popen([sys.executable, "-m", "aggregator.cli", "crawl", "--all", "--redis", redis_url,
+    processes = [subprocess.Popen([sys.executable, "-m", "aggregator.ops.cli", "crawl", "--all", "--redis", redis_url,
                                    *common], cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
-    processes += [subprocess.Popen([sys.executable, "-m", "aggregator.cli", "worker", "--redis", redis_url,
+    processes += [subprocess.Popen([sys.executable, "-m", "aggregator.ops.cli", "worker", "--redis", redis_url,
                                     "--exit-when-idle", str(IDLE_SECONDS), *common], cwd=PROJECT_ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                   for _ in range(workers - 1)]

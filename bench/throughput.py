@@ -28,8 +28,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from aggregator.sitegen import SiteSpec, Story, generate_stories, render_heavy_article, render_rss  # noqa: E402
-from aggregator.snapshot import render_template, serve_snapshot  # noqa: E402
+from aggregator.testing.sitegen import SiteSpec, Story, generate_stories, render_heavy_article, render_rss  # noqa: E402
+from aggregator.testing.snapshot import render_template, serve_snapshot  # noqa: E402
 
 SOURCES = """
 [sources.alpha]
@@ -136,13 +136,13 @@ def cpu_seconds(pids: list[int], seen: dict[int, tuple[str, float]]) -> None:
             continue
         # the role from the first sighting: an exiting process shows an empty command line
         role = seen[pid][0] if pid in seen else (
-            "crawler" if b"aggregator.cli" in command else
+            "crawler" if b"aggregator.ops.cli" in command else
             "resource tracker" if b"resource_tracker" in command else "forkserver and workers (pages, feeds)")
         seen[pid] = (role, (int(fields[11]) + int(fields[12])) / ticks)
 
 
 def crawl(registry: Path, db: Path, workers: int | None) -> tuple[float, int, int, dict[int, tuple[str, float]]]:
-    command = [sys.executable, "-m", "aggregator.cli", "crawl", "--all", "--sources", str(registry), "--db", str(db),
+    command = [sys.executable, "-m", "aggregator.ops.cli", "crawl", "--all", "--sources", str(registry), "--db", str(db),
                "--set", "DOWNLOAD_DELAY=0", "--set", "AUTOTHROTTLE_ENABLED=false", "--set", "CONCURRENT_REQUESTS=32",
                "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=16", "--log-level", "WARNING"]
     env = dict(os.environ)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aggregator.storage import StoryStorage, open_storage
+from aggregator.store.backends import open_storage
+from aggregator.store.model import StoryStorage
 
 _HOLDER = "_aggregator_storage"
 

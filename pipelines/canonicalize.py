@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aggregator.canonical import canonical_claim, resolve_canonical
 from aggregator.items import ArticleItem
+from aggregator.urls import canonical_claim, resolve_canonical
 
 
 class CanonicalizePipeline:

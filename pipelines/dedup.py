@@ -1,7 +1,7 @@
 """DedupPipeline: decides whether an item is a new story or a sighting of a stored one.
 
 Exact matches first (the canonical URL is already stored, or the normalized text hash), then near
-duplicates through `aggregator.dedup.StoryIndex` (MinHash/LSH). The index is rebuilt from the stored
+duplicates through `aggregator.dedup.index.StoryIndex` (MinHash/LSH). The index is rebuilt from the stored
 fingerprints when the crawl opens, so it persists across runs. Nothing is dropped here: a duplicate
 goes on to storage as a sighting.
 """
@@ -9,16 +9,18 @@ goes on to storage as a sighting.
 from __future__ import annotations
 
 import hashlib
+import logging
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
-import logging
 from typing import Any
 
-from aggregator.dedup import Fingerprint, StoryIndex
+from aggregator.dedup.fingerprint import Fingerprint
+from aggregator.dedup.index import StoryIndex
+from aggregator.dedup.sqlite_bands import SQLiteBandStore
+from aggregator.extract.pool import index_options
 from aggregator.items import ArticleItem
-from aggregator.lsh_store import SQLiteBandStore
-from aggregator.storage import SAME_SOURCE_RULE, SQLiteStorage, StoryStorage
-from aggregator.workers import index_options
+from aggregator.store.model import SAME_SOURCE_RULE, StoryStorage
+from aggregator.store.sqlite import SQLiteStorage
 from pipelines import crawl_storage, release_storage
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """ExtractPipeline: the fetched page's bytes become an `Article` and its dedup fingerprint, decoded and
-extracted in a worker process pool (`aggregator.workers`), so extraction never stalls the downloads."""
+extracted in a worker process pool (`aggregator.extract.pool`), so extraction never stalls the downloads."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Any
 
 from scrapy.exceptions import DropItem
 
+from aggregator.extract.pool import ExtractionPool, WorkerCrashed, crawl_pool
 from aggregator.items import ArticleItem
-from aggregator.workers import ExtractionPool, WorkerCrashed, crawl_pool
 
 logger = logging.getLogger(__name__)
 
 
 class ExtractPipeline:
-    """Runs `aggregator.extraction.extract_article` (and MinHash signing) on each page in the pool; pages
+    """Runs `aggregator.extract.extractor.extract_article` (and MinHash signing) on each page in the pool; pages
     without an article body (shorter than AGGREGATOR_MIN_TEXT_CHARS) are dropped and counted, never
     stored; a page that kills a worker process is dropped and counted."""
 

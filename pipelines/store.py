@@ -9,7 +9,7 @@ from typing import Any
 from twisted.internet.task import LoopingCall
 
 from aggregator.items import ArticleItem
-from aggregator.storage import StoryStorage
+from aggregator.store.model import StoryStorage
 from pipelines import crawl_storage, release_storage
 
 logger = logging.getLogger(__name__)

@@ -20,17 +20,18 @@ from scrapy.exceptions import StopDownload
 from scrapy.http import Headers, Request, Response, TextResponse
 from twisted.python.failure import Failure
 
-from aggregator.canonical import canonical_url
-from aggregator.dates import parse_date
-from aggregator.distributed import request_done
-from aggregator.discovery import article_links, discover_feeds, next_page
-from aggregator.faults import NotFetched, classify
-from aggregator.feeds import FeedError, UnsafeFeedError, parse_feed
+from aggregator.extract.pool import WorkerCrashed, crawl_pool
+from aggregator.fetch.discovery import article_links, discover_feeds, next_page
+from aggregator.fetch.faults import NotFetched, classify
+from aggregator.fetch.feeds import FeedError, UnsafeFeedError, parse_feed
+from aggregator.fetch.redis_queue import request_done
+from aggregator.fetch.sitemaps import SitemapError, parse_sitemap, sitemaps_from_robots
+from aggregator.instants import parse_date
 from aggregator.items import ArticleItem
-from aggregator.sitemaps import SitemapError, parse_sitemap, sitemaps_from_robots
 from aggregator.sources import Source, load_registry
-from aggregator.storage import StoryStorage, open_storage
-from aggregator.workers import WorkerCrashed, crawl_pool
+from aggregator.store.backends import open_storage
+from aggregator.store.model import StoryStorage
+from aggregator.urls import canonical_url
 
 logger = logging.getLogger(__name__)
 

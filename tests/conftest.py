@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.snapshot import render_template, serve_snapshot
+from aggregator.testing.snapshot import render_template, serve_snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -61,5 +61,5 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180,
     for name in ("AGGREGATOR_DB", "AGGREGATOR_SOURCES"):
         if env is None or name not in env:
             full_env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "aggregator.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "aggregator.ops.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=PROJECT, input=stdin)

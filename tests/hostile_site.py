@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from aggregator.sitegen import SiteSpec, make_story, render_article
+from aggregator.testing.sitegen import SiteSpec, make_story, render_article
 from tests.faultserver import FaultServer, bomb, drip, hang, huge, page, redirect, truncated
 
 NOW = datetime.now(UTC).replace(microsecond=0)

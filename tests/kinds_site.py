@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-from aggregator.sitegen import SiteSpec, Story, make_story, render_article
+from aggregator.testing.sitegen import SiteSpec, Story, make_story, render_article
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -9,10 +9,10 @@ from typing import Any
 import feedparser
 from lxml import etree
 
-from aggregator.atom import AGG_NS, ATOM_NS, atom_id, build_atom, feed_updated, story_id
-from aggregator.extraction import Article
-from aggregator.jsonfeed import build_feed
-from aggregator.storage import SQLiteStorage
+from aggregator.publish.atom import AGG_NS, ATOM_NS, atom_id, build_atom, feed_updated, story_id
+from aggregator.extract.extractor import Article
+from aggregator.publish.jsonfeed import build_feed
+from aggregator.store.sqlite import SQLiteStorage
 from tests.conftest import run_cli
 
 WATER = Article(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.canonical import canonical_url, resolve_canonical
+from aggregator.urls import canonical_url, resolve_canonical
 
 
 @pytest.mark.parametrize(

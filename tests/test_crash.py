@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.dedup import StoryIndex
-from aggregator.sitegen import SiteSpec, Story, generate_stories, write_site
-from aggregator.snapshot import render_template, serve_snapshot
+from aggregator.dedup.index import StoryIndex
+from aggregator.testing.sitegen import SiteSpec, Story, generate_stories, write_site
+from aggregator.testing.snapshot import render_template, serve_snapshot
 from tests.conftest import FAST, PROJECT, run_cli
 
 KILLS = 20
@@ -67,7 +67,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _command(registry: Path, db: Path) -> list[str]:
-    return [sys.executable, "-m", "aggregator.cli", "crawl", "--all", "--sources", str(registry), "--db", str(db),
+    return [sys.executable, "-m", "aggregator.ops.cli", "crawl", "--all", "--sources", str(registry), "--db", str(db),
             *FAST, *CRAWL]
 
 

@@ -1,4 +1,4 @@
-"""Tests for aggregator.dedup: fingerprints, the copy/not-a-copy rule, the story index and corpus dedup."""
+"""Tests for aggregator.dedup.index: fingerprints, the copy/not-a-copy rule, the story index and corpus dedup."""
 
 from __future__ import annotations
 
@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 
-from aggregator.dedup import (
-    Fingerprint,
-    Match,
-    StoryIndex,
-    dedup_corpus,
-    normalize_text,
-    shingle_hashes,
-    text_hash,
-)
+from aggregator.dedup.fingerprint import Fingerprint, normalize_text, shingle_hashes, text_hash
+from aggregator.dedup.index import Match, StoryIndex, dedup_corpus
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "da", "pe", "zo", "gu", "fa", "hi", "jo", "be"]
 BOILERPLATE_TOP = [

@@ -1,4 +1,4 @@
-"""Tests for aggregator.lsh_store through StoryIndex: memory and SQLite band stores agree, persist, window, remove."""
+"""Tests for aggregator.dedup.bands through StoryIndex: memory and SQLite band stores agree, persist, window, remove."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.dedup import StoryIndex, dedup_corpus
-from aggregator.lsh_store import MemoryBandStore, SQLiteBandStore, open_band_store
+from aggregator.dedup.index import StoryIndex, dedup_corpus
+from aggregator.dedup.bands import MemoryBandStore
+from aggregator.dedup.sqlite_bands import SQLiteBandStore
+from aggregator.dedup.stores import open_band_store
 from tests.test_dedup import BOILERPLATE_BOTTOM, BOILERPLATE_TOP, edit_words, join, make_article, make_vocabulary
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cronsim import CronSim
 
-from aggregator.cli import main
+from aggregator.ops.cli import main
 from tests.conftest import PROJECT
 
 DEPLOY = PROJECT / "deploy"

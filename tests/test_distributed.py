@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.snapshot import ServedSites, render_template, serve_snapshot
+from aggregator.testing.snapshot import ServedSites, render_template, serve_snapshot
 from tests.conftest import FAST, PROJECT, run_cli
 
 REDIS = os.environ.get("AGGREGATOR_TEST_REDIS")
@@ -79,7 +79,7 @@ def _flush_redis() -> None:
 
 
 def _command(kind: str, registry: Path, db: str, *extra: str) -> list[str]:
-    base = [sys.executable, "-m", "aggregator.cli", kind, "--redis", REDIS or "", "--sources", str(registry),
+    base = [sys.executable, "-m", "aggregator.ops.cli", kind, "--redis", REDIS or "", "--sources", str(registry),
             "--db", db, *FAST, "--set", "AGGREGATOR_WORKERS=0", "--log-level", "WARNING"]
     return base + list(extra)
 
@@ -144,7 +144,7 @@ def test_a_retry_of_a_leased_request_ends_its_parents_lease() -> None:
     from scrapy.settings import Settings
     from scrapy.signalmanager import SignalManager
 
-    from aggregator.distributed import LeasedPriorityQueue
+    from aggregator.fetch.redis_queue import LeasedPriorityQueue
 
     class Crawler:
         signals = SignalManager()

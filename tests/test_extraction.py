@@ -1,4 +1,4 @@
-"""Tests for aggregator.extraction, aggregator.page_metadata and aggregator.dates on hand-made pages."""
+"""Tests for aggregator.extract.extractor, aggregator.extract.page_metadata and aggregator.extract.dates on hand-made pages."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.dates import DateCandidate, date_from_url, parse_date, reconcile_dates
-from aggregator.extraction import Article, clean_body, extract_article
-from aggregator.page_metadata import clean_authors, clean_title
+from aggregator.extract.dates import DateCandidate, date_from_url, parse_date, reconcile_dates
+from aggregator.extract.extractor import Article, clean_body, extract_article
+from aggregator.extract.page_metadata import clean_authors, clean_title
 
 PAGES = Path(__file__).parent / "fixtures" / "extraction"
 HARBOUR_URL = "https://gazette.example/news/2024/03/05/harbour-bridge-reopens"

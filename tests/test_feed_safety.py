@@ -1,12 +1,12 @@
 """Feeds that declare XML entities are refused before feedparser sees them; bad JSON Feed shapes are not fatal;
-page bytes with missing or wrong charsets decode to the right text (aggregator.encoding)."""
+page bytes with missing or wrong charsets decode to the right text (aggregator.extract.encoding)."""
 
 from __future__ import annotations
 
 import pytest
 
-from aggregator.encoding import decode_page
-from aggregator.feeds import UnsafeFeedError, parse_feed
+from aggregator.extract.encoding import decode_page
+from aggregator.fetch.feeds import UnsafeFeedError, parse_feed
 
 ITEM = "<item><title>t</title><link>https://news.example/a</link></item>"
 LAUGHS = ('<!DOCTYPE rss [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'

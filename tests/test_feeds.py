@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from aggregator.feeds import FeedError, parse_feed
+from aggregator.fetch.feeds import FeedError, parse_feed
 
 RSS2 = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>

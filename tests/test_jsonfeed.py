@@ -7,9 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aggregator.extraction import Article
-from aggregator.jsonfeed import VERSION, build_feed, dumps, rfc3339, summarize
-from aggregator.storage import SQLiteStorage
+from aggregator.extract.extractor import Article
+from aggregator.publish.jsonfeed import VERSION, build_feed, dumps, rfc3339, summarize
+from aggregator.store.sqlite import SQLiteStorage
 
 RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)$"
 

@@ -8,7 +8,7 @@ from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware as Scrap
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
-from aggregator.metarefresh import MetaRefreshMiddleware, may_refresh
+from aggregator.fetch.metarefresh import MetaRefreshMiddleware, may_refresh
 
 FILLER = "<p>%s</p>" % ("Сообщение о погоде. " * 400)  # 8 KB of text in Cyrillic: 2 bytes a character
 

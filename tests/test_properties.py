@@ -9,10 +9,10 @@ import scrapy
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from aggregator.canonical import canonical_url
-from aggregator.dedup import normalize_text
-from aggregator.encoding import decode_page
-from aggregator.feeds import FeedError, parse_feed
+from aggregator.urls import canonical_url
+from aggregator.dedup.fingerprint import normalize_text
+from aggregator.extract.encoding import decode_page
+from aggregator.fetch.feeds import FeedError, parse_feed
 
 SETTINGS = settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.lock import CrawlLock, LockBusy
-from aggregator.schedule import Every, ScheduleError
+from aggregator.store.lock import CrawlLock, LockBusy
+from aggregator.intervals import Every, ScheduleError
 from tests.conftest import FAST, PROJECT, run_cli
 
 
@@ -65,7 +65,7 @@ def test_lock_refuses_or_waits(seed_registry: Path, tmp_path: Path) -> None:
 
 
 def _schedule(registry: Path, db: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "aggregator.cli", "schedule", "--sources", str(registry),
+    return subprocess.Popen([sys.executable, "-m", "aggregator.ops.cli", "schedule", "--sources", str(registry),
                              "--db", str(db), *args], cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
@@ -99,8 +99,8 @@ def test_scheduler_crawls_each_source_at_its_interval(seed_sites: dict[str, str]
 
 
 def test_sigterm_stops_the_running_crawl_cleanly(tmp_path: Path) -> None:
-    from aggregator.sitegen import SiteSpec, generate_stories, write_site
-    from aggregator.snapshot import serve_snapshot
+    from aggregator.testing.sitegen import SiteSpec, generate_stories, write_site
+    from aggregator.testing.snapshot import serve_snapshot
 
     root = tmp_path / "sites"
     write_site(root, SiteSpec(name="slow", stories=generate_stories(60, seed=5)), feed_size=60)

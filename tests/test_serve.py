@@ -21,10 +21,10 @@ import feedparser
 import lxml.html
 import pytest
 
-from aggregator.atom import story_id
-from aggregator.extraction import Article
-from aggregator.serve import BadRequest, parse_query
-from aggregator.storage import SQLiteStorage
+from aggregator.publish.atom import story_id
+from aggregator.extract.extractor import Article
+from aggregator.publish.serve import BadRequest, parse_query
+from aggregator.store.sqlite import SQLiteStorage
 from tests.conftest import PROJECT, run_cli
 from tests.test_jsonfeed import assert_valid_json_feed
 
@@ -106,7 +106,7 @@ def serving(db: Path, workdir: Path) -> Iterator[Server]:
     env = {key: value for key, value in os.environ.items() if key not in ("AGGREGATOR_DB", "AGGREGATOR_SOURCES")}
     with open(workdir / "serve.log", "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "aggregator.cli", "serve", "--db", str(db), "--sources", str(sources),
+            [sys.executable, "-m", "aggregator.ops.cli", "serve", "--db", str(db), "--sources", str(sources),
              "--host", "127.0.0.1", "--port", "0"],
             stdout=subprocess.PIPE, stderr=log, cwd=PROJECT, env=env, text=True)
         try:

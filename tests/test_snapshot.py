@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.snapshot import serve_snapshot
+from aggregator.testing.snapshot import serve_snapshot
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.snapshot import ServedSites, render_template, serve_snapshot
+from aggregator.testing.snapshot import ServedSites, render_template, serve_snapshot
 from tests import kinds_site
 from tests.conftest import FAST, run_cli
 

@@ -12,7 +12,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 
 from aggregator.sources import parse_registry
-from aggregator.ssrf import RefusedAddress, SSRFGuardMiddleware, trusted_hosts
+from aggregator.fetch.ssrf import RefusedAddress, SSRFGuardMiddleware, trusted_hosts
 
 
 class Stats:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.extraction import Article
-from aggregator.storage import SQLiteStorage, open_storage
+from aggregator.extract.extractor import Article
+from aggregator.store.backends import open_storage
+from aggregator.store.sqlite import SQLiteStorage
 
 
 def article(title: str, date: str | None = None, text: str = "Body text. " * 30) -> Article:
@@ -127,8 +128,8 @@ def test_a_failing_save_in_a_batch_rolls_back_only_itself(tmp_path: Path) -> Non
 
 
 def test_dedup_index_rows_join_the_storage_batch(tmp_path: Path) -> None:
-    from aggregator.dedup import StoryIndex
-    from aggregator.lsh_store import SQLiteBandStore
+    from aggregator.dedup.index import StoryIndex
+    from aggregator.dedup.sqlite_bands import SQLiteBandStore
 
     path = tmp_path / "d.db"
     storage = SQLiteStorage(path, batch_size=2, batch_seconds=3600)

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from aggregator.extraction import Article
-from aggregator.storage import SAME_SOURCE_RULE, SCHEMA_VERSION, StoryStorage, open_storage
+from aggregator.extract.extractor import Article
+from aggregator.store.backends import open_storage
+from aggregator.store.model import SAME_SOURCE_RULE, SCHEMA_VERSION, StoryStorage
 from tests.conftest import FAST, run_cli
 from tests.pgserver import fresh_database, postgres_url, server_url  # noqa: F401 (postgres_url: a fixture)
 
@@ -224,7 +225,7 @@ def test_sightings_of_several_stories(storage: StoryStorage) -> None:
 
 def test_fingerprints_round_trip(storage: StoryStorage, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     if backend.name == "postgresql":
-        monkeypatch.setattr("aggregator.storage_pg.FINGERPRINT_BATCH", 2)  # read in several batches
+        monkeypatch.setattr("aggregator.store.postgres.FINGERPRINT_BATCH", 2)  # read in several batches
     stored = [("s%d" % (n % 3), bytes(range(256)) * (n + 1) + b"\x00") for n in range(5)]
     for n, (story_id, fingerprint) in enumerate(stored):
         save(storage, story_id, "https://a.example/%d" % n, "a", article("T"), fingerprint=fingerprint)
@@ -260,7 +261,7 @@ def test_a_failed_save_leaves_nothing_half_written(storage: StoryStorage, backen
 def test_postgresql_urls_and_connections(postgres_url: str) -> None:  # noqa: F811
     import psycopg
 
-    from aggregator.storage_pg import PostgresStorage
+    from aggregator.store.postgres import PostgresStorage
 
     storage = open_storage("postgres://" + postgres_url.removeprefix("postgresql://"))
     assert isinstance(storage, PostgresStorage) and storage.counts() == {"stories": 0, "sightings": 0}
@@ -343,7 +344,7 @@ def check_concurrent_saves(backend: Backend) -> None:
             assert (shared_results["seen"], shared_results["updated"]) == (WORKERS - 1, WORKERS)
             places = sightings[story_id]
             assert len({s.url for s in places}) == WORKERS + 1
-            # Same-length texts, no dates: the item seen first stays canonical (aggregator.story_identity).
+            # Same-length texts, no dates: the item seen first stays canonical (aggregator.store.identity).
             assert [s.url for s in places if s.rule == "first"] == [stories[story_id].url]
             # Every rewrite of the shared URL is either the story's text now or one of its versions.
             texts = [version["text"] for version in storage.versions(story_id)] + [stories[story_id].text]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aggregator.extraction import Article
-from aggregator.storage import SAME_SOURCE_RULE, SQLiteStorage
-from aggregator.story_identity import Candidate, choose_canonical
+from aggregator.extract.extractor import Article
+from aggregator.store.model import SAME_SOURCE_RULE
+from aggregator.store.sqlite import SQLiteStorage
+from aggregator.store.identity import Candidate, choose_canonical
 
 TEXT = "The regional council approved the new tram line after a long debate. " * 12
 

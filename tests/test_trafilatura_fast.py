@@ -12,9 +12,9 @@ from trafilatura import xpaths
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.utils import load_html
 
-from aggregator.extraction import extract_article
-from aggregator.sitegen import SiteSpec, generate_stories, render_heavy_article
-from aggregator.trafilatura_fast import TRANSLATED_FROM, fast_prunes, fast_selectors
+from aggregator.extract.extractor import extract_article
+from aggregator.testing.sitegen import SiteSpec, generate_stories, render_heavy_article
+from aggregator.extract.trafilatura_fast import TRANSLATED_FROM, fast_prunes, fast_selectors
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.extraction import Article
-from aggregator.workers import ExtractionPool, WorkerCrashed
+from aggregator.extract.extractor import Article
+from aggregator.extract.pool import ExtractionPool, WorkerCrashed
 
 PAGE = ("<html><body><article><h1>Tram line approved</h1>%s</article></body></html>" % "".join(
     "<p>The regional council approved the new tram line after debate number %d about costs, routes and "
@@ -89,16 +89,16 @@ def test_the_crawler_process_imports_neither_the_extractor_nor_scipy() -> None:
     # and a SQLite dedup index needs no datasketch (which imports scipy, ~50 MB a process)
     code = """
 import asyncio, sys, tempfile
-import aggregator.cli, spiders.news, pipelines.extract, pipelines.dedup, pipelines.store, pipelines.canonicalize
-from aggregator.dedup import StoryIndex
-from aggregator.workers import ExtractionPool
+import aggregator.ops.cli, spiders.news, pipelines.extract, pipelines.dedup, pipelines.store, pipelines.canonicalize
+from aggregator.dedup.index import StoryIndex
+from aggregator.extract.pool import ExtractionPool
 pool = ExtractionPool(1, {"num_perm": 64})
 article, fingerprint, _ = asyncio.run(pool.run(%r, None, "https://news.example/a", {}))
 pool.close()
 index = StoryIndex(store="sqlite:///" + tempfile.mkdtemp() + "/i.db", num_perm=64)
 index.insert("s", fingerprint)
 assert article.text.startswith("The regional council"), article
-print(sorted(m for m in ("trafilatura", "htmldate", "aggregator.extraction", "datasketch", "scipy")
+print(sorted(m for m in ("trafilatura", "htmldate", "aggregator.extract.extractor", "datasketch", "scipy")
              if m in sys.modules))
 """ % PAGE
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
@@ -108,7 +108,7 @@ print(sorted(m for m in ("trafilatura", "htmldate", "aggregator.extraction", "da
 
 
 def test_call_runs_any_task_in_a_worker_and_brings_its_errors_back() -> None:
-    from aggregator.feeds import FeedError, parse_feed
+    from aggregator.fetch.feeds import FeedError, parse_feed
 
     rss = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title><item><title>A</title>"
            b"<link>https://news.example/a</link></item></channel></rss>")

@@ -7,10 +7,10 @@ import logging
 from importlib import resources
 from pathlib import Path
 
-from aggregator.crawl import crawl_settings, run_crawl
-from aggregator.jsonfeed import build_feed, dumps
-from aggregator.snapshot import render_template, serve_snapshot
-from aggregator.storage import open_storage
+from aggregator.ops.crawl import crawl_settings, run_crawl
+from aggregator.publish.jsonfeed import build_feed, dumps
+from aggregator.store.backends import open_storage
+from aggregator.testing.snapshot import render_template, serve_snapshot
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from aggregator.storage import Sighting, Story, StoryStorage
+from aggregator.store.model import Sighting, Story, StoryStorage
 
 logger = logging.getLogger(__name__)
 

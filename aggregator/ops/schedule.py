@@ -9,59 +9,17 @@ SIGTERM and waits for it). Crawls never overlap on one database: the children sh
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import FrameType
 
-from cronsim import CronSim, CronSimError
+from aggregator.intervals import Every
 
 logger = logging.getLogger(__name__)
-
-_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class ScheduleError(ValueError):
-    """An `every` value that is neither an interval nor a cron expression."""
-
-
-@dataclass(frozen=True)
-class Every:
-    """When a source is due: every N seconds (first run at once), or at the times of a cron expression."""
-
-    text: str
-    seconds: float | None = None
-    cron: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Every:
-        match = _INTERVAL.match(text)
-        if match:
-            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-            if seconds <= 0:
-                raise ScheduleError("interval must be positive: %r" % text)
-            return cls(text=text, seconds=seconds)
-        try:
-            CronSim(text, datetime.now(UTC))
-        except (CronSimError, ValueError) as exc:
-            raise ScheduleError("not an interval ('30m', '2h', '1d') or a cron expression: %r (%s)"
-                                % (text, exc)) from None
-        return cls(text=text, cron=text)
-
-    def first(self, now: datetime) -> datetime:
-        return now if self.seconds is not None else self.after(now)
-
-    def after(self, moment: datetime) -> datetime:
-        if self.seconds is not None:
-            return moment + timedelta(seconds=self.seconds)
-        return next(CronSim(self.cron or "", moment))
-
 
 class Scheduler:
     """Run `crawl_command(source)` for each source whenever it is due, until stopped."""
@@ -134,7 +92,7 @@ def crawl_command(db: str, sources_file: str | None, extra: list[str]) -> Callab
     """The child command for one source: the same CLI a user runs, waiting for the lock."""
 
     def command(key: str) -> list[str]:
-        args = [sys.executable, "-m", "aggregator.cli", "crawl", key, "--db", db, "--wait"]
+        args = [sys.executable, "-m", "aggregator.ops.cli", "crawl", key, "--db", db, "--wait"]
         if sources_file:
             args += ["--sources", sources_file]
         return args + extra

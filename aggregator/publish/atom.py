@@ -1,4 +1,4 @@
-"""Atom 1.0 (RFC 4287) rendering of the JSON Feed document that `aggregator.jsonfeed.build_feed` makes.
+"""Atom 1.0 (RFC 4287) rendering of the JSON Feed document that `aggregator.publish.jsonfeed.build_feed` makes.
 
 Owns the mapping JSON Feed item → Atom entry, so both feeds always carry the same stories:
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from lxml import etree
 
-from aggregator.reader import safe_url
+from aggregator.publish.reader import safe_url
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ def distributed_settings(redis_url: str, seed: bool) -> dict[str, Any]:
     return {
         "REDIS_URL": redis_url,
         "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
-        "SCHEDULER_QUEUE_CLASS": "aggregator.distributed.LeasedPriorityQueue",
+        "SCHEDULER_QUEUE_CLASS": "aggregator.fetch.redis_queue.LeasedPriorityQueue",
         "SCHEDULER_QUEUE_KEY": "aggregator:%(spider)s:requests",
         "SCHEDULER_DUPEFILTER_KEY": "aggregator:%(spider)s:dupefilter",
         "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
@@ -47,7 +47,7 @@ def start_workers_early(overrides: dict[str, Any] | None = None) -> None:
     AGGREGATOR_WORKERS is 0 (extraction inline)."""
     workers = (overrides or {}).get("AGGREGATOR_WORKERS", os.environ.get("AGGREGATOR_WORKERS", "-1"))
     if str(workers).strip() != "0":
-        from aggregator.workers import start_forkserver
+        from aggregator.extract.pool import start_forkserver
 
         start_forkserver()
 
@@ -131,9 +131,9 @@ class CrawlSummary:
 
 def run_crawl(sources: list[str], settings: Settings) -> CrawlSummary:
     """Crawl `sources` (ids; empty = all) with `settings`; blocks until the crawl ends."""
-    from spiders.news import NewsSpider
-
     from scrapy.crawler import CrawlerProcess
+
+    from spiders.news import NewsSpider
 
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(NewsSpider)

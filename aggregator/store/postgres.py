@@ -19,9 +19,18 @@ import psycopg
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from aggregator.storage import (SAME_SOURCE_RULE, SCHEMA_VERSION, Sighting, Story, sighting_from_row,
-                                source_totals_of, stories_query, story_from_row, utc_now)
-from aggregator.story_identity import Candidate, choose_canonical
+from aggregator.store.identity import Candidate, choose_canonical
+from aggregator.store.model import (
+    SAME_SOURCE_RULE,
+    SCHEMA_VERSION,
+    Sighting,
+    Story,
+    sighting_from_row,
+    source_totals_of,
+    stories_query,
+    story_from_row,
+    utc_now,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +223,7 @@ class PostgresStorage:
              source_updated: str | None = None, canonical_claim: str | None = None) -> str:
         """Store one sighting of `story_id`, creating the story if it is new. Returns "new" (a new story),
         "sighting" (a new place for a stored story; it may become the story's canonical item, see
-        `aggregator.story_identity`), "updated" (a new text for a stored URL, or a later version of the
+        `aggregator.store.identity`), "updated" (a new text for a stored URL, or a later version of the
         story from the same source at another URL: the old text is kept as a version) or "seen" (a
         stored URL, text unchanged)."""
         now = utc_now()

@@ -1,6 +1,6 @@
 """Synthetic news sites for benchmarks and tests: article pages, feeds, sitemaps and listings on disk.
 
-Writes a snapshot folder that `aggregator.snapshot.serve_snapshot` serves. Texts are built from
+Writes a snapshot folder that `aggregator.testing.snapshot.serve_snapshot` serves. Texts are built from
 sentence templates over large word pools with a seeded random generator, so two generated stories
 share no more than common phrases, while planted copies share their text exactly or nearly.
 Owns nothing the crawler uses at run time.

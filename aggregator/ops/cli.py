@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
-from aggregator.crawl import EXIT_LOCKED, EXIT_USAGE, crawl_settings, run_crawl, start_workers_early
-from aggregator.lock import LockBusy, crawl_lock
-from aggregator.runs import open_run_log
+from aggregator.ops.crawl import EXIT_LOCKED, EXIT_USAGE, crawl_settings, run_crawl, start_workers_early
 from aggregator.sources import RegistryError, load_registry
+from aggregator.store.lock import LockBusy, crawl_lock
+from aggregator.store.runs import open_run_log
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
     overrides: dict[str, Any] = {"AGGREGATOR_DB": db, "AGGREGATOR_SOURCES": sources_file or "",
                                  "LOG_LEVEL": log_level.upper(), "AGGREGATOR_REFRESH": refresh}
     if redis_url:
-        from aggregator.crawl import distributed_settings
-        from aggregator.distributed import start_distributed_run
+        from aggregator.fetch.redis_queue import start_distributed_run
+        from aggregator.ops.crawl import distributed_settings
 
         overrides.update(distributed_settings(redis_url, seed=True))
         start_distributed_run(redis_url)
@@ -145,7 +145,7 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
 def worker(redis_url: str, sources_file: str | None, db: str, idle_seconds: float, set_pairs: tuple[str, ...],
            log_level: str) -> None:
     """A distributed worker: fetch, extract, dedup and store requests from the shared Redis queue."""
-    from aggregator.crawl import distributed_settings
+    from aggregator.ops.crawl import distributed_settings
 
     _registry(sources_file)
     overrides: dict[str, Any] = {"AGGREGATOR_DB": db, "AGGREGATOR_SOURCES": sources_file or "",
@@ -174,7 +174,8 @@ def worker(redis_url: str, sources_file: str | None, db: str, idle_seconds: floa
 def schedule(sources_file: str | None, db: str, default_every: str, duration: float | None,
              set_pairs: tuple[str, ...], log_level: str, source_ids: tuple[str, ...]) -> None:
     """Crawl each source (or SOURCE_IDS) at its own interval until stopped; each crawl in a child process."""
-    from aggregator.schedule import Every, ScheduleError, Scheduler, crawl_command
+    from aggregator.intervals import Every, ScheduleError
+    from aggregator.ops.schedule import Scheduler, crawl_command
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
     registry = _registry(sources_file)
@@ -198,7 +199,7 @@ def schedule(sources_file: str | None, db: str, default_every: str, duration: fl
 @click.option("--source", default=None, metavar="KEY", help="Only runs of this source.")
 def runs(db: str, limit: int, source: str | None) -> None:
     """The recent crawl runs, newest first."""
-    from aggregator.runs import open_run_log
+    from aggregator.store.runs import open_run_log
 
     _require_db(db)
     log = open_run_log(db)
@@ -218,8 +219,8 @@ def runs(db: str, limit: int, source: str | None) -> None:
 @db_option
 def stats(db: str) -> None:
     """Totals per source: stored stories and sightings, and what its crawl runs did."""
-    from aggregator.runs import open_run_log
-    from aggregator.storage import open_storage
+    from aggregator.store.backends import open_storage
+    from aggregator.store.runs import open_run_log
 
     _require_db(db)
     storage = open_storage(db)
@@ -258,7 +259,7 @@ def _print_table(rows: list[tuple[str, ...]]) -> None:
 def explain(story_id: str, db: str) -> None:
     """Why a story is what it is: its canonical item and why, every sighting with the similarity and the
     rule that matched it, and its earlier versions."""
-    from aggregator.storage import open_storage
+    from aggregator.store.backends import open_storage
 
     _require_db(db)
     storage = open_storage(db)
@@ -311,11 +312,11 @@ def list_sources(sources_file: str | None) -> None:
 def export(db: str, fmt: str, output: str, limit: int | None, since: str | None, source: str | None,
            title: str, home_page_url: str) -> None:
     """Export stored stories, newest first."""
-    from aggregator.jsonfeed import build_feed, dumps
-    from aggregator.storage import open_storage
+    from aggregator.publish.jsonfeed import build_feed, dumps
+    from aggregator.store.backends import open_storage
 
     if since is not None:
-        from aggregator.jsonfeed import rfc3339
+        from aggregator.publish.jsonfeed import rfc3339
 
         if rfc3339(since) is None:
             raise click.BadParameter("not an ISO 8601 date: %r" % since, param_hint="--since")
@@ -327,7 +328,7 @@ def export(db: str, fmt: str, output: str, limit: int | None, since: str | None,
     finally:
         storage.close()
     if fmt == "atom":
-        from aggregator.atom import build_atom
+        from aggregator.publish.atom import build_atom
 
         text = build_atom(feed)
     elif fmt == "jsonl":
@@ -354,8 +355,8 @@ def export(db: str, fmt: str, output: str, limit: int | None, since: str | None,
 def serve(db: str, sources_file: str | None, host: str, port: int, title: str, threads: int,
           log_level: str) -> None:
     """Serve the reader page (/), /feed.json, /feed.atom and /healthz over HTTP (waitress)."""
-    from aggregator.serve import STORAGE_ERRORS, FeedApp, listening_urls, make_server
-    from aggregator.storage import open_storage
+    from aggregator.publish.serve import STORAGE_ERRORS, FeedApp, listening_urls, make_server
+    from aggregator.store.backends import open_storage
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _require_db(db)
@@ -377,7 +378,7 @@ def serve(db: str, sources_file: str | None, host: str, port: int, title: str, t
 @click.option("--output-dir", type=click.Path(file_okay=False), default="demo-output", show_default=True)
 def demo(output_dir: str) -> None:
     """Offline demo: serve the bundled snapshot sites on loopback, crawl them, write feed.json."""
-    from aggregator.demo_run import run_demo
+    from aggregator.ops.demo import run_demo
 
     sys.exit(run_demo(Path(output_dir)))
 
@@ -387,7 +388,7 @@ def demo(output_dir: str) -> None:
 @click.option("--threshold", type=float, default=None, help="MinHashLSH candidate threshold.")
 def dedup(file: Any, threshold: float | None) -> None:
     """Group the documents of a JSONL FILE ({"id", "text"} lines) into stories: prints {"id", "story"}."""
-    from aggregator.dedup import StoryIndex, dedup_corpus
+    from aggregator.dedup.index import StoryIndex, dedup_corpus
 
     def documents() -> Any:
         for number, line in enumerate(file, 1):
@@ -413,7 +414,7 @@ def extract(file: Any, url: str | None, fmt: str) -> None:
     """Extract the article from an HTML FILE (or - for standard input)."""
     from dataclasses import asdict
 
-    from aggregator.extraction import extract_article
+    from aggregator.extract.extractor import extract_article
 
     raw = file.read()
     html = raw.decode("utf-8", errors="replace")

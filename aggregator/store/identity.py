@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aggregator.dates import parse_date
+from aggregator.instants import parse_date
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime, timedelta
+
+from aggregator.instants import parse_date
 
 logger = logging.getLogger(__name__)
 
@@ -62,38 +63,6 @@ class ReconciledDates:
     published: str | None
     modified: str | None
     source: str | None
-
-
-def parse_date(value: object) -> tuple[datetime, bool] | None:
-    """Parse ISO 8601, RFC 2822 or a plain `YYYY-MM-DD` into (aware datetime, day_only); None if unparseable.
-
-    Values without an offset are taken as UTC: feeds and CMSes that omit it mostly mean UTC.
-    """
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)), False
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC), True
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    day_only = bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) or re.fullmatch(r"\d{4}\d{2}\d{2}", text))
-    candidate = re.sub(r"\s+", " ", text)
-    candidate = re.sub(r"(?<=\d)Z$", "+00:00", candidate)
-    # "+0000" and "+00" offsets, which fromisoformat in 3.11 accepts only in part
-    candidate = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", candidate)
-    try:
-        parsed = datetime.fromisoformat(candidate)
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            logger.debug("unparseable date %r", value)
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed, day_only
 
 
 def date_from_url(url: str | None) -> datetime | None:

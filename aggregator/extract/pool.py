@@ -20,19 +20,19 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from aggregator.dedup import Fingerprint, StoryIndex
-from aggregator.encoding import decode_page
+from aggregator.dedup.fingerprint import Fingerprint, Signer
+from aggregator.extract.encoding import decode_page
 from aggregator.items import Article
 
 # The extractor (trafilatura, lxml, htmldate) is imported by the workers, preloaded once in the forkserver;
 # the crawler process imports it only when it extracts inline (workers=0).
-_WORKER_MODULES = ["aggregator.workers", "aggregator.extraction"]
+_WORKER_MODULES = ["aggregator.extract.pool", "aggregator.extract.extractor"]
 
 logger = logging.getLogger(__name__)
 
 # Per worker process: the signer built once by `_start_worker` (a pool initializer has nowhere else to
 # put it). Never set in the crawler's own process.
-_signer: StoryIndex | None = None
+_signer: Signer | None = None
 
 
 class WorkerCrashed(RuntimeError):
@@ -42,7 +42,13 @@ class WorkerCrashed(RuntimeError):
 def _start_worker(index_options: dict[str, Any]) -> None:
     global _signer
     _die_with_parent()
-    _signer = StoryIndex(**index_options)
+    _signer = signer_for(index_options)
+
+
+def signer_for(index_options: dict[str, Any]) -> Signer:
+    """The signer of an index with these options: the options that shape fingerprints, not the bands."""
+    return Signer(**{name: index_options[name] for name in ("num_perm", "shingle_size", "seed")
+                     if name in index_options})
 
 
 def _die_with_parent() -> None:
@@ -62,9 +68,9 @@ def _die_with_parent() -> None:
 Result = tuple[Article | None, bytes | None, str | None]
 
 
-def _extract_and_sign(signer: StoryIndex | None, body: bytes, content_type: str | None, url: str,
+def _extract_and_sign(signer: Signer | None, body: bytes, content_type: str | None, url: str,
                       hints: dict[str, Any]) -> Result:
-    from aggregator.extraction import extract_article
+    from aggregator.extract.extractor import extract_article
 
     page = decode_page(body, content_type)
     article = extract_article(page.text, url=url, hints=hints)
@@ -80,7 +86,7 @@ def extract_and_sign(body: bytes, content_type: str | None, url: str, hints: dic
 
 def start_forkserver() -> Any:
     """Start (once) the forkserver the workers are forked from; it imports the extractor as it starts.
-    Returns the multiprocessing context. Early callers (`aggregator.crawl.start_workers_early`) let it
+    Returns the multiprocessing context. Early callers (`aggregator.ops.crawl.start_workers_early`) let it
     import while the crawler imports Scrapy."""
     import multiprocessing.forkserver
 
@@ -129,7 +135,7 @@ class ExtractionPool:
         self._one_off = asyncio.Semaphore(1)
         # tasks retried alone after a pool broke: no more processes at once than the pool had
         self._retries = asyncio.Semaphore(max(1, workers))
-        self._inline_signer = StoryIndex(**self.index_options) if workers == 0 else None
+        self._inline_signer = signer_for(self.index_options) if workers == 0 else None
 
     def _pool(self) -> Executor:
         if self._executor is None:

@@ -18,9 +18,8 @@ from htmldate import find_date
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
-from aggregator.dates import DateCandidate, date_from_url, parse_date, reconcile_dates
-from aggregator.items import Article
-from aggregator.page_metadata import (
+from aggregator.extract.dates import DateCandidate, date_from_url, parse_date, reconcile_dates
+from aggregator.extract.page_metadata import (
     PageMetadata,
     clean_authors,
     clean_title,
@@ -28,7 +27,8 @@ from aggregator.page_metadata import (
     read_page_metadata,
     site_names_for,
 )
-from aggregator.trafilatura_fast import fast_prunes
+from aggregator.extract.trafilatura_fast import fast_prunes
+from aggregator.items import Article
 
 logger = logging.getLogger(__name__)
 

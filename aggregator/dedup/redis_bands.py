@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from datasketch import LeanMinHash, MinHashLSH
 
-from aggregator.lsh_store import Candidate
+from aggregator.dedup.bands import Candidate
 
 logger = logging.getLogger(__name__)
 

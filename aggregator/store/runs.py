@@ -11,14 +11,31 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from aggregator.storage import enable_wal, utc_now
-
-if TYPE_CHECKING:
-    from aggregator.crawl import CrawlSummary
+from aggregator.sqlitefile import enable_wal
+from aggregator.store.model import utc_now
 
 logger = logging.getLogger(__name__)
+
+
+class CrawlSummary(Protocol):
+    """What a finished run records (`aggregator.ops.crawl.CrawlSummary` is one)."""
+
+    @property
+    def pages_fetched(self) -> int: ...
+    @property
+    def articles_stored(self) -> int: ...
+    @property
+    def duplicates_collapsed(self) -> int: ...
+    @property
+    def updated(self) -> int: ...
+    @property
+    def errors(self) -> int: ...
+    @property
+    def exit_code(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

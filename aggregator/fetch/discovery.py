@@ -10,7 +10,7 @@ from urllib.parse import urljoin, urlsplit
 
 from parsel import Selector
 
-from aggregator.canonical import canonical_url, same_site
+from aggregator.urls import canonical_url, same_site
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json",
               "application/rdf+xml")

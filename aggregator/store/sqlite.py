@@ -14,17 +14,25 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from aggregator.story_identity import Candidate, choose_canonical
+from aggregator.sqlitefile import enable_wal
+from aggregator.store.identity import Candidate, choose_canonical
+from aggregator.store.model import (
+    SAME_SOURCE_RULE,
+    SCHEMA_VERSION,
+    Sighting,
+    Story,
+    sighting_from_row,
+    source_totals_of,
+    stories_query,
+    story_from_row,
+    utc_now,
+)
 
 logger = logging.getLogger(__name__)
 
-SAME_SOURCE_RULE = "same_source_update"  # a later version of the story from the outlet that ran it
-SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS stories (
@@ -84,139 +92,12 @@ CREATE TABLE IF NOT EXISTS http_validators (
 """
 
 
-@dataclass(frozen=True)
-class Sighting:
-    """One place a story was seen."""
-
-    url: str
-    source: str
-    title: str | None
-    date_published: str | None
-    first_seen: str
-    similarity: float | None
-    rule: str | None
-
-
-@dataclass(frozen=True)
-class Story:
-    """A stored story: its canonical item's content and metadata."""
-
-    id: str
-    url: str
-    source: str
-    title: str | None
-    text: str
-    summary: str | None
-    authors: tuple[str, ...]
-    tags: tuple[str, ...]
-    language: str | None
-    image: str | None
-    date_published: str | None
-    date_modified: str | None
-    first_seen: str
-    updated: str
-    date_source: str | None = None
-    canonical_reason: str = "first_seen"  # why this item stands for the story (aggregator.story_identity)
-
-
-class StoryStorage(Protocol):
-    """What the pipelines and exporters need from a storage backend."""
-
-    def story_for_url(self, url: str) -> str | None: ...
-    def source_updated(self, url: str) -> tuple[str, str | None] | None: ...
-    def fingerprints(self) -> Iterator[tuple[str, bytes]]: ...
-    def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
-             similarity: float | None, rule: str | None, fingerprint: bytes | None,
-             source_updated: str | None = None, canonical_claim: str | None = None) -> str: ...
-    def story(self, story_id: str) -> Story | None: ...
-    def sources_of(self, story_id: str) -> set[str]: ...
-    def versions(self, story_id: str) -> list[dict[str, Any]]: ...
-    def validators(self, url: str) -> tuple[str | None, str | None] | None: ...
-    def save_validators(self, validators: dict[str, tuple[str | None, str | None]]) -> None: ...
-    def stories(self, limit: int | None = None, since: str | None = None,
-                source: str | None = None) -> list[Story]: ...
-    def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]: ...
-    def counts(self) -> dict[str, int]: ...
-    def source_totals(self) -> dict[str, dict[str, Any]]: ...
-    def begin(self) -> None: ...
-    def commit(self) -> None: ...
-    def commit_if_due(self) -> None: ...
-    def close(self) -> None: ...
-
-
-def story_from_row(row: Any) -> Story:
-    return Story(
-        id=row["id"], url=row["url"], source=row["source"], title=row["title"], text=row["text"],
-        summary=row["summary"], authors=tuple(json.loads(row["authors"])), tags=tuple(json.loads(row["tags"])),
-        language=row["language"], image=row["image"], date_published=row["date_published"],
-        date_modified=row["date_modified"], first_seen=row["first_seen"], updated=row["updated"],
-        date_source=row["date_source"], canonical_reason=row["canonical_reason"],
-    )
-
-
-def stories_query(limit: int | None, since: str | None, source: str | None,
-                  placeholder: str = "?") -> tuple[str, list[Any]]:
-    """The SQL and arguments of `stories()`, for either backend (`placeholder` is its parameter mark)."""
-    sql = "SELECT * FROM stories"
-    where: list[str] = []
-    args: list[Any] = []
-    if since:
-        where.append("coalesce(date_published, first_seen) >= ?")
-        args.append(since)
-    if source:
-        where.append("id IN (SELECT story_id FROM sightings WHERE source = ?)")
-        args.append(source)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY coalesce(date_published, first_seen) DESC, id"
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
-    return sql.replace("?", placeholder), args
-
-
-def sighting_from_row(row: Any) -> Sighting:
-    return Sighting(url=row["url"], source=row["source"], title=row["title"], date_published=row["date_published"],
-                    first_seen=row["first_seen"], similarity=row["similarity"], rule=row["rule"])
-
-
-def source_totals_of(db: Any) -> dict[str, dict[str, Any]]:
-    """Per source: stories whose canonical item it holds, sightings, last sighting time (any DB-API
-    connection with `execute`; the SQL is the same on SQLite and PostgreSQL)."""
-    totals: dict[str, dict[str, Any]] = {}
-    for source, sightings, last_seen in db.execute(
-            "SELECT source, count(*), max(last_seen) FROM sightings GROUP BY source"):
-        totals[source] = {"sightings": sightings, "last_seen": last_seen, "stories": 0}
-    for source, stories in db.execute("SELECT source, count(*) FROM stories GROUP BY source"):
-        totals.setdefault(source, {"sightings": 0, "last_seen": None})["stories"] = stories
-    return totals
-
-
-def enable_wal(connection: sqlite3.Connection, attempts: int = 40) -> None:
-    """Put a SQLite database in WAL mode (readers never block the writer). Switching the mode needs the
-    database to itself, and SQLite answers "locked" at once, without waiting, when another process is
-    opening it at the same moment, so this retries."""
-    for attempt in range(attempts):
-        try:
-            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                connection.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 class SQLiteStorage:
     """Stories in one SQLite file (WAL mode, so exports can read while a crawl writes).
 
     With `batch_size` > 1, saves join one open transaction that commits after `batch_size` items, when
     `commit_if_due()` finds it older than `batch_seconds`, or at `commit()`/`close()`. Other writers on
-    `self.db` (the dedup index's tables, see `aggregator.lsh_store`) join it after `begin()`, so an item's
+    `self.db` (the dedup index's tables, see `aggregator.dedup.bands`) join it after `begin()`, so an item's
     index rows and its story commit together. Readers on other connections see a batch once committed."""
 
     def __init__(self, path: str | Path, batch_size: int = 1, batch_seconds: float = 1.0) -> None:
@@ -316,7 +197,7 @@ class SQLiteStorage:
              source_updated: str | None = None, canonical_claim: str | None = None) -> str:
         """Store one sighting of `story_id`, creating the story if it is new. Returns "new" (a new story),
         "sighting" (a new place for a stored story; it may become the story's canonical item, see
-        `aggregator.story_identity`), "updated" (a new text for a stored URL, or a later version of the
+        `aggregator.store.identity`), "updated" (a new text for a stored URL, or a later version of the
         story from the same source at another URL: the old text is kept as a version) or "seen" (a
         stored URL, text unchanged)."""
         now = utc_now()
@@ -442,20 +323,3 @@ class SQLiteStorage:
     def close(self) -> None:
         self.commit()
         self.db.close()
-
-
-def open_storage(db: str, batch_size: int = 1, batch_seconds: float = 1.0) -> StoryStorage:
-    """Open the backend named by `db`: a file path, `sqlite:///path` or `postgresql://user@host/dbname`.
-
-    `batch_size`/`batch_seconds` batch SQLite saves (see `SQLiteStorage`). PostgreSQL commits every item:
-    its users are distributed crawls, whose workers must see each other's stories at once."""
-    if db.startswith("sqlite:///"):
-        return SQLiteStorage(db.removeprefix("sqlite:///"), batch_size, batch_seconds)
-    if db.startswith(("postgresql://", "postgres://")):
-        from aggregator.storage_pg import PostgresStorage  # psycopg is imported only when PostgreSQL is used
-
-        return PostgresStorage.from_url(db)
-    if "://" in db:
-        raise ValueError("unsupported database URL %r (supported: a file path, sqlite:///path or "
-                         "postgresql://user@host/dbname)" % db)
-    return SQLiteStorage(db, batch_size, batch_seconds)

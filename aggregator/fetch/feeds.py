@@ -35,7 +35,7 @@ class FeedEntry:
     tags: tuple[str, ...] = field(default=())
 
     def hints(self) -> dict[str, Any]:
-        """The entry as extraction hints (see `aggregator.extraction.extract_article`)."""
+        """The entry as extraction hints (see `aggregator.extract.extractor.extract_article`)."""
         hints = {
             "title": self.title,
             "date_published": self.published,

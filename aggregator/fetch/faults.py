@@ -26,7 +26,7 @@ from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTi
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
-from aggregator.ssrf import RefusedAddress
+from aggregator.fetch.ssrf import RefusedAddress
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ CAUSES = {
     "too_many_redirects": "more than REDIRECT_MAX_TIMES redirects",
     "redirect_loop": "a redirect back to a URL already in the chain",
     "not_html": "an article link serves a PDF, image or other non-text body",
-    "ssrf_refused": "a discovered link into a private network (aggregator.ssrf)",
+    "ssrf_refused": "a discovered link into a private network (aggregator.fetch.ssrf)",
     "http_NNN": "the final HTTP status was an error (after retries for 5xx)",
 }
 

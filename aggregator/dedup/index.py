@@ -1,167 +1,26 @@
-"""Near-duplicate story detection: text fingerprints, the story index over a band store, corpus dedup."""
+"""The story index: which stored story a new text is a copy of (MinHash LSH candidates over a band store,
+then verification by Jaccard or two-sided containment), and corpus dedup on its own.
+
+Never reads or writes stories: it keeps fingerprints and band hashes in its `BandStore` only.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
-import struct
-import unicodedata
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
-from aggregator.lsh_store import BandStore, Candidate, open_band_store
+from aggregator.dedup.bands import BandStore, Candidate
+from aggregator.dedup.fingerprint import BAND_SALT, MIX1, MIX2, SCHEME, Fingerprint, Signer
+from aggregator.dedup.stores import open_band_store
 
-__all__ = [
-    "Fingerprint",
-    "Match",
-    "StoryIndex",
-    "dedup_corpus",
-    "normalize_text",
-    "shingle_hashes",
-    "text_hash",
-]
+__all__ = ["Match", "StoryIndex", "dedup_corpus"]
 
 logger = logging.getLogger(__name__)
-
-_SCHEME = "affine32"  # datasketch 2.x default: uint32 values, collision-free permutations
-_NON_WORD_RE = re.compile(r"[\W_]+")
-_ASCII_SEPARATORS = MappingProxyType({code: " " for code in range(128) if not chr(code).isalnum()})
-_U32 = np.uint64(0xFFFFFFFF)
-# Odd 64-bit multipliers (golden ratio and splitmix64 constants) to combine word hashes into shingle hashes.
-_SHINGLE_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_BAND_SALT = np.uint64(0xD6E8FEB86659FD93)
-# Rows of the (shingles x num_perm) permutation matrix computed at once; bounds memory on long texts.
-_CHUNK = 4096
-
-_FP_MAGIC = b"NAFP"
-_FP_VERSION = 1
-_FP_HEADER = struct.Struct("<4sBIIB")  # magic, version, num_perm, size, len(text hash digest)
-
-
-def normalize_text(text: str) -> str:
-    """Return ``text`` casefolded, NFKC-normalised, with punctuation and whitespace runs collapsed to one space."""
-    if text.isascii():  # NFKC and casefold are lower() here, and str.translate beats the regex 3x
-        return " ".join(text.lower().translate(_ASCII_SEPARATORS).split())
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return _NON_WORD_RE.sub(" ", text).strip()
-
-
-def text_hash(text: str) -> str:
-    """Hex BLAKE2b-160 of :func:`normalize_text`: equal for texts that differ only in case, spacing, punctuation."""
-    return _digest(normalize_text(text))
-
-
-def _digest(normalized: str) -> str:
-    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=20).hexdigest()
-
-
-def shingle_hashes(text: str, shingle_size: int) -> np.ndarray:
-    """Distinct 32-bit hashes of the word ``shingle_size``-grams of ``text`` (one shingle if it is shorter)."""
-    return _shingle_hashes(normalize_text(text), shingle_size)
-
-
-def _shingle_hashes(normalized: str, shingle_size: int) -> np.ndarray:
-    # Words are hashed once each (CRC-32 plus length: stable across processes, unlike hash()); shingles are
-    # combined from word hashes with numpy, so there is no Python call per shingle.
-    words = normalized.encode("utf-8").split()
-    if not words:
-        return np.empty(0, dtype=np.uint32)
-    # Hashing every word costs less than deduplicating the words first (one C loop each, no dict).
-    word_hashes = (np.fromiter(map(zlib.crc32, words), dtype=np.uint64, count=len(words))
-                   | (np.fromiter(map(len, words), dtype=np.uint64, count=len(words)) << np.uint64(32)))
-    k = min(shingle_size, len(words))
-    n = len(words) - k + 1
-    combined = word_hashes[:n] * np.uint64(_SHINGLE_MULTIPLIERS[0])
-    for offset in range(1, k):
-        multiplier = np.uint64(_SHINGLE_MULTIPLIERS[offset % len(_SHINGLE_MULTIPLIERS)] + 2 * (offset // 4))
-        combined = (combined + word_hashes[offset:offset + n]) * multiplier
-    # splitmix64 finaliser so every bit of the 64-bit combination reaches the kept 32 bits.
-    combined ^= combined >> np.uint64(30)
-    combined *= _MIX1
-    combined ^= combined >> np.uint64(27)
-    combined *= _MIX2
-    combined ^= combined >> np.uint64(31)
-    return np.unique((combined >> np.uint64(32)).astype(np.uint32))
-
-
-def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (a, b) of datasketch 2.x's "affine32" permutations h -> a*h + b mod 2^32 for ``seed``, drawn as
-    `datasketch.MinHash` draws them (without importing datasketch, which imports scipy)."""
-    gen = np.random.RandomState(seed)
-    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
-    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
-    return a, b
-
-
-def _fmix32(values: np.ndarray) -> np.ndarray:
-    """MurmurHash3 32-bit finaliser, as datasketch applies it before its affine32 permutations."""
-    values = values ^ (values >> np.uint32(16))
-    values = values * np.uint32(0x85EBCA6B)
-    values = values ^ (values >> np.uint32(13))
-    values = values * np.uint32(0xC2B2AE35)
-    return values ^ (values >> np.uint32(16))
-
-
-@dataclass(frozen=True, eq=False)
-class Fingerprint:
-    """What the index needs to know about one text: exact hash, MinHash signature, number of distinct shingles."""
-
-    text_hash: str
-    hashvalues: np.ndarray = field(repr=False)  # uint32 (datasketch "affine32" scheme), length num_perm
-    size: int
-
-    def __post_init__(self) -> None:
-        values = np.array(self.hashvalues, dtype=np.uint32)  # a private, read-only copy
-        values.setflags(write=False)
-        object.__setattr__(self, "hashvalues", values)
-        if values.ndim != 1 or len(values) == 0:
-            raise ValueError("hashvalues must be a non-empty 1-d array, got shape %r" % (values.shape,))
-        if self.size < 0:
-            raise ValueError("size must be >= 0, got %r" % self.size)
-        try:
-            bytes.fromhex(self.text_hash)
-        except ValueError:
-            raise ValueError("text_hash must be a hex string, got %r" % self.text_hash) from None
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Fingerprint):
-            return NotImplemented
-        return (self.text_hash == other.text_hash and self.size == other.size
-                and np.array_equal(self.hashvalues, other.hashvalues))
-
-    def __hash__(self) -> int:
-        return hash((self.text_hash, self.size, self.hashvalues.tobytes()))
-
-    def to_bytes(self) -> bytes:
-        """Compact binary form (header + 4 bytes per hash value), read back exactly by :meth:`from_bytes`."""
-        digest = bytes.fromhex(self.text_hash)
-        header = _FP_HEADER.pack(_FP_MAGIC, _FP_VERSION, len(self.hashvalues), self.size, len(digest))
-        return header + digest + self.hashvalues.astype("<u4").tobytes()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Fingerprint:
-        """Parse :meth:`to_bytes` output; raises ValueError on anything else."""
-        if len(data) < _FP_HEADER.size:
-            raise ValueError("fingerprint data too short: %d bytes" % len(data))
-        magic, version, num_perm, size, digest_len = _FP_HEADER.unpack_from(data)
-        if magic != _FP_MAGIC or version != _FP_VERSION:
-            raise ValueError("not a fingerprint (magic %r, version %r)" % (magic, version))
-        expected = _FP_HEADER.size + digest_len + 4 * num_perm
-        if len(data) != expected:
-            raise ValueError("fingerprint data is %d bytes, expected %d" % (len(data), expected))
-        start = _FP_HEADER.size
-        digest = data[start:start + digest_len]
-        values = np.frombuffer(data, dtype="<u4", count=num_perm, offset=start + digest_len)
-        return cls(text_hash=digest.hex(), hashvalues=values.astype(np.uint32), size=size)
 
 
 @dataclass(frozen=True)
@@ -238,13 +97,13 @@ class StoryIndex:
         self.containment_threshold = _check_fraction("containment_threshold", containment_threshold)
         self.coverage_threshold = _check_fraction("coverage_threshold", coverage_threshold)
         self.seed = _check_positive_int("seed", seed, (1 << 32) - 1)
-        self._perm_a, self._perm_b = affine32_permutations(self.num_perm, self.seed)
-        self._band_salts = _BAND_SALT * np.arange(1, self.bands + 1, dtype=np.uint64)
+        self.signer = Signer(self.num_perm, self.shingle_size, self.seed)
+        self._band_salts = BAND_SALT * np.arange(1, self.bands + 1, dtype=np.uint64)
         # One store band per LSH band, plus the exact text hash's.
         configured = store is None or isinstance(store, (str, Mapping))
         self.store: BandStore = open_band_store(store, self.bands + 1) if configured else store  # type: ignore
         self.store.bind({"num_perm": str(self.num_perm), "bands": str(self.bands), "rows": str(self.rows),
-                         "shingle_size": str(self.shingle_size), "seed": str(self.seed), "scheme": _SCHEME})
+                         "shingle_size": str(self.shingle_size), "seed": str(self.seed), "scheme": SCHEME})
 
     def __repr__(self) -> str:
         return ("StoryIndex(store=%s, num_perm=%r, bands=%r, rows=%r, shingle_size=%r, jaccard_threshold=%r, "
@@ -254,16 +113,7 @@ class StoryIndex:
 
     def fingerprint(self, text: str) -> Fingerprint:
         """Fingerprint ``text``: its exact hash and the MinHash of its distinct word shingles."""
-        normalized = normalize_text(text)
-        shingles = _shingle_hashes(normalized, self.shingle_size)
-        values = np.full(self.num_perm, np.uint32(0xFFFFFFFF), dtype=np.uint32)
-        for start in range(0, len(shingles), _CHUNK):
-            mixed = _fmix32(shingles[start:start + _CHUNK]).reshape(-1, 1)
-            # uint32 arithmetic wraps around: exactly datasketch's affine32 permutation a*h + b mod 2^32.
-            block = mixed * self._perm_a
-            block += self._perm_b
-            np.minimum(values, block.min(axis=0), out=values)
-        return Fingerprint(text_hash=_digest(normalized), hashvalues=values, size=len(shingles))
+        return self.signer.fingerprint(text)
 
     def band_hashes(self, fp: Fingerprint) -> list[int]:
         """The store keys of ``fp``: one for its exact text hash, then one per LSH band (none for an empty text).
@@ -279,9 +129,9 @@ class StoryIndex:
         matrix = fp.hashvalues[:self.bands * self.rows].reshape(self.bands, self.rows).astype(np.uint64)
         combined = self._band_salts.copy()
         for column in range(self.rows):
-            combined = (combined ^ matrix[:, column]) * _MIX1
+            combined = (combined ^ matrix[:, column]) * MIX1
             combined ^= combined >> np.uint64(29)
-        combined *= _MIX2
+        combined *= MIX2
         combined ^= combined >> np.uint64(32)
         signed = (combined >> np.uint64(16)).astype(np.int64) - (1 << 47)
         return [exact, *signed.tolist()]

@@ -25,10 +25,10 @@ from wsgiref.util import application_uri, request_uri
 import waitress
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
-from aggregator.atom import build_atom, feed_updated
-from aggregator.jsonfeed import build_feed, dumps, rfc3339
-from aggregator.reader import CONTENT_SECURITY_POLICY, render_page
-from aggregator.storage import StoryStorage
+from aggregator.publish.atom import build_atom, feed_updated
+from aggregator.publish.jsonfeed import build_feed, dumps, rfc3339
+from aggregator.publish.reader import CONTENT_SECURITY_POLICY, render_page
+from aggregator.store.model import StoryStorage
 
 logger = logging.getLogger(__name__)
 
