@@ -35,7 +35,8 @@ class ArticleItem:
                   hints (what the feed said), found_on (feed or listing URL), source_updated
     extract:      article (an `aggregator.extract.extractor.Article`); body is released afterwards
     canonicalize: canonical_url, canonical_claim (a canonical URL the page declares on another site)
-    dedup:        story_id, is_new_story, similarity, rule, fingerprint
+    dedup:        story_id, is_new_story, similarity, rule, fingerprint, index_when (set when the store is to add
+                  the fingerprint to the dedup index under story_id, in the same unit of work as the story)
     """
 
     url: str
@@ -53,3 +54,4 @@ class ArticleItem:
     similarity: float | None = None
     rule: str | None = None
     fingerprint: Any = None
+    index_when: str | None = None

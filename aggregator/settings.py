@@ -62,7 +62,10 @@ DOWNLOADER_MIDDLEWARES = {
 AGGREGATOR_REDIS_SEED = False  # this crawl puts the sources' start requests into the shared queue
 AGGREGATOR_REDIS_LEASE_SECONDS = 120.0  # a request leased by a worker that stops answering goes back after this
 AGGREGATOR_REDIS_IDLE_SECONDS = 10.0  # a worker stops after this long with nothing queued or in flight (0: never)
-EXTENSIONS = {"aggregator.fetch.redis_queue.RedisCrawlControl": 500}
+EXTENSIONS = {
+    "pipelines.resources.CrawlResources": 0,  # the crawl-wide storage, extraction pool and dedup index
+    "aggregator.fetch.redis_queue.RedisCrawlControl": 500,
+}
 SPIDER_MIDDLEWARES = {"aggregator.fetch.redis_queue.LeaseAckMiddleware": 950}
 
 ITEM_PIPELINES = {

@@ -1,5 +1,6 @@
 """ExtractPipeline: the fetched page's bytes become an `Article` and its dedup fingerprint, decoded and
-extracted in a worker process pool (`aggregator.extract.pool`), so extraction never stalls the downloads."""
+extracted in the crawl's worker process pool (`aggregator.extract.pool`), so extraction never stalls the
+downloads."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from typing import Any
 
 from scrapy.exceptions import DropItem
 
-from aggregator.extract.pool import ExtractionPool, WorkerCrashed, crawl_pool
+from aggregator.extract.pool import ExtractionPool, WorkerCrashed
 from aggregator.items import ArticleItem
+from pipelines.resources import crawl_resources
 
 logger = logging.getLogger(__name__)
 
 
 class ExtractPipeline:
-    """Runs `aggregator.extract.extractor.extract_article` (and MinHash signing) on each page in the pool; pages
-    without an article body (shorter than AGGREGATOR_MIN_TEXT_CHARS) are dropped and counted, never
+    """Runs `aggregator.extract.extractor.extract_article` (and MinHash signing) on each page in the pool;
+    pages without an article body (shorter than AGGREGATOR_MIN_TEXT_CHARS) are dropped and counted, never
     stored; a page that kills a worker process is dropped and counted."""
 
     def __init__(self, stats: Any, pool: ExtractionPool, min_text_chars: int = 200) -> None:
@@ -26,13 +28,11 @@ class ExtractPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ExtractPipeline:
-        return cls(crawler.stats, crawl_pool(crawler), crawler.settings.getint("AGGREGATOR_MIN_TEXT_CHARS", 200))
+        return cls(crawler.stats, crawl_resources(crawler).pool,
+                   crawler.settings.getint("AGGREGATOR_MIN_TEXT_CHARS", 200))
 
     def open_spider(self) -> None:
         self.pool.warm_up()
-
-    def close_spider(self) -> None:
-        self.pool.close()
 
     async def process_item(self, item: ArticleItem) -> ArticleItem:
         body, item.body = item.body, b""  # the page is not needed past this point: keep memory flat

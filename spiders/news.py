@@ -20,7 +20,7 @@ from scrapy.exceptions import StopDownload
 from scrapy.http import Headers, Request, Response, TextResponse
 from twisted.python.failure import Failure
 
-from aggregator.extract.pool import WorkerCrashed, crawl_pool
+from aggregator.extract.pool import WorkerCrashed
 from aggregator.fetch.discovery import article_links, discover_feeds, next_page
 from aggregator.fetch.faults import NotFetched, classify
 from aggregator.fetch.feeds import FeedError, UnsafeFeedError, parse_feed
@@ -29,9 +29,9 @@ from aggregator.fetch.sitemaps import SitemapError, parse_sitemap, sitemaps_from
 from aggregator.instants import parse_date
 from aggregator.items import ArticleItem
 from aggregator.sources import Source, load_registry
-from aggregator.store.backends import open_storage
 from aggregator.store.model import StoryStorage
 from aggregator.urls import canonical_url
+from pipelines.resources import crawl_resources
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class NewsSpider(scrapy.Spider):
         kwargs.setdefault("registry", settings.get("AGGREGATOR_SOURCES") or None)
         kwargs.setdefault("sources", settings.get("AGGREGATOR_CRAWL_SOURCES", ""))
         kwargs.setdefault("refresh", settings.getbool("AGGREGATOR_REFRESH"))
-        kwargs.setdefault("storage", open_storage(settings.get("AGGREGATOR_DB")))
+        kwargs.setdefault("storage", crawl_resources(crawler).storage)
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
         crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
@@ -222,7 +222,7 @@ class NewsSpider(scrapy.Spider):
         """`function(*args)` in a worker process of its own: a big feed or sitemap (fetched from `url`) parses
         there while the crawler goes on downloading, and its parser's memory leaves with that process
         (inline when AGGREGATOR_WORKERS is 0)."""
-        return await crawl_pool(self.crawler).call(function, *args, what="parsing %s" % url, own_process=True)
+        return await crawl_resources(self.crawler).pool.call(function, *args, what="parsing %s" % url, own_process=True)
 
     async def parse_feed(self, response: Response, source: Source) -> AsyncIterator[scrapy.Request]:
         if self._unchanged(response):
@@ -366,4 +366,3 @@ class NewsSpider(scrapy.Spider):
             self.storage.save_validators(self.pending_validators)
         elif self.pending_validators:
             logger.info("Crawl ended (%s): feed validators not saved, the next crawl re-reads them", reason)
-        self.storage.close()

@@ -26,7 +26,7 @@ class RedisBandStore:
             raise ValueError("bands must be a positive integer, got %r" % (bands,))
         self.bands = bands
         self.prefix = prefix
-        self.client = redis.Redis(**dict(redis_params))
+        self.client: Any = redis.Redis(**dict(redis_params))  # answers bytes (no decode_responses)
         self._lsh = MinHashLSH(num_perm=bands, params=(bands, 1), storage_config={
             "type": "redis", "basename": (prefix + ":lsh").encode(), "redis": dict(redis_params)})
 

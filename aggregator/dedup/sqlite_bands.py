@@ -116,6 +116,7 @@ class SQLiteBandStore:
         def operation() -> None:
             key = self._db.execute("INSERT INTO dedup_fingerprints (story_id, seen, fingerprint) VALUES (?, ?, ?)",
                                    (story_id, when, fingerprint)).lastrowid
+            assert key is not None  # an INSERT into a rowid table always has one
             if self.batch_size == 1:
                 self._db.executemany("INSERT OR IGNORE INTO dedup_bands (band, key) VALUES (?, ?)",
                                      [(band, key) for band in sorted(set(bands))])

@@ -7,13 +7,17 @@ from typing import Any
 
 from aggregator.dedup.bands import BandStore, MemoryBandStore
 from aggregator.dedup.sqlite_bands import SQLiteBandStore
+from aggregator.redis_client import redis_params
 
 __all__ = ["open_band_store"]
+
+REDIS_URL_PREFIXES = ("redis://", "rediss://", "unix://")
 
 
 def open_band_store(config: Mapping[str, Any] | str | None, bands: int) -> BandStore:
     """The band store named by ``config``: a dict ``{"type": "memory"|"redis"|"sqlite", ...}`` or a URL
-    (``memory://``, ``sqlite:///path``, ``redis://host:port/db``). ``bands`` is the index's band count."""
+    (``memory://``, ``sqlite:///path``, ``redis://[user:password@]host:port/db``, ``rediss://...``).
+    ``bands`` is the index's band count."""
     if config is None:
         config = {"type": "memory"}
     if isinstance(config, str):
@@ -22,15 +26,11 @@ def open_band_store(config: Mapping[str, Any] | str | None, bands: int) -> BandS
             config = {"type": "memory"}
         elif url.startswith("sqlite:///"):
             config = {"type": "sqlite", "db": url.removeprefix("sqlite:///")}
-        elif url.startswith("redis://"):
-            from urllib.parse import urlsplit
-
-            parts = urlsplit(url)
-            config = {"type": "redis", "redis": {"host": parts.hostname or "localhost", "port": parts.port or 6379,
-                                                 "db": int(parts.path.strip("/") or 0)}}
+        elif url.startswith(REDIS_URL_PREFIXES):
+            config = {"type": "redis", "redis": redis_params(url)}
         else:
-            raise ValueError("unsupported dedup index URL %r (memory://, sqlite:///path, redis://host:port/db)"
-                             % url)
+            raise ValueError("unsupported dedup index URL %r (memory://, sqlite:///path, redis://host:port/db,"
+                             " rediss://...)" % url)
     kind = config.get("type")
     if kind == "memory":
         return MemoryBandStore(bands)

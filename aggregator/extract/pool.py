@@ -96,24 +96,6 @@ def start_forkserver() -> Any:
     return context
 
 
-def index_options(settings: Any) -> dict[str, Any]:
-    """The StoryIndex parameters fingerprints are made with (the dedup pipeline's index uses the same)."""
-    threshold = settings.get("AGGREGATOR_DEDUP_THRESHOLD")
-    return {"threshold": float(threshold) if threshold not in (None, "") else None,
-            "num_perm": settings.getint("AGGREGATOR_DEDUP_NUM_PERM")}
-
-
-def crawl_pool(crawler: Any) -> ExtractionPool:
-    """The crawl's one pool (AGGREGATOR_WORKERS processes), shared by the spider, which parses feeds and
-    sitemaps in it, and the extract pipeline, which warms it up and closes it; made at first use."""
-    pool = crawler.__dict__.get("_aggregator_pool")
-    if pool is None:
-        workers = crawler.settings.getint("AGGREGATOR_WORKERS", -1)
-        pool = ExtractionPool(default_workers() if workers < 0 else workers, index_options(crawler.settings))
-        crawler.__dict__["_aggregator_pool"] = pool
-    return pool
-
-
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 

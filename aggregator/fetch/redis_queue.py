@@ -21,6 +21,8 @@ from scrapy.exceptions import DontCloseSpider, NotConfigured
 from scrapy_redis.queue import PriorityQueue
 from twisted.internet import task
 
+from aggregator.redis_client import redis_client
+
 logger = logging.getLogger(__name__)
 
 request_done = object()  # signal: (request) finished on this worker, whatever the outcome
@@ -212,9 +214,7 @@ class LeaseAckMiddleware:
 def start_distributed_run(redis_url: str, spider_name: str = "news") -> None:
     """A new crawl run: forget which requests the last run saw (feeds must be read again); requests
     still queued or leased are kept."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
+    client = redis_client(redis_url)
     try:
         client.delete("aggregator:%s:dupefilter" % spider_name)
     finally:
