@@ -48,7 +48,7 @@ def _strict(body: bytes, encoding: str) -> str | None:
 def decode_page(body: bytes, content_type: str | None = None) -> DecodedPage:
     """Decode an HTML page; `problem` says what was wrong with its declarations, if anything was."""
     bom_encoding, bom = read_bom(body)
-    if bom_encoding:
+    if bom_encoding and bom:
         return DecodedPage(body[len(bom):].decode(bom_encoding, "replace"), _codec(bom_encoding) or bom_encoding)
     header = _codec(http_content_type_encoding(content_type or ""))
     meta = _codec(html_body_declared_encoding(body))

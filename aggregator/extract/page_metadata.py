@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -187,7 +187,7 @@ def normalise_language(value: str | None) -> str | None:
     return f"{primary}-{region.upper()}" if region else primary
 
 
-def clean_title(title: str | None, site_names: list[str], other_titles: list[str] = ()) -> str | None:
+def clean_title(title: str | None, site_names: Sequence[str], other_titles: Sequence[str] = ()) -> str | None:
     """Remove a " | Site name" suffix (or "Site name | " prefix) from a title.
 
     A segment goes when it matches a known site name or the host name, or when another title of the page
