@@ -35,8 +35,8 @@ logger = logging.getLogger(__name__)
 def _exit_now(code: int) -> None:
     """End a finished crawl at once: everything is stored, closed and printed, and tearing down the
     interpreter's heap (every Scrapy object of the crawl) would only add ~0.2 s to each scheduled run.
-    Invoked in-process (click's test runner swaps stdout), it exits the usual way."""
-    if sys.stdout is not sys.__stdout__:
+    Invoked in-process (click's test runner swaps stdout) or without a console, it exits the usual way."""
+    if sys.__stdout__ is None or sys.stdout is not sys.__stdout__:
         sys.exit(code)
     logging.shutdown()
     sys.stdout.flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -29,10 +30,11 @@ def _require_db(db: str) -> None:
         raise ConfigError("no database at %s (run `aggregator crawl` first)" % db)
 
 
-def _print_table(rows: list[tuple[str, ...]]) -> None:
-    rows = [tuple(cell or "-" for cell in row) for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    """Left-aligned columns; an empty cell shows as "-"."""
+    cells = [[cell or "-" for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    for row in cells:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
@@ -50,8 +52,8 @@ def runs(db: str, limit: int, source: str | None) -> None:
         rows = log.recent(limit, source)
     finally:
         log.close()
-    table = [("ID", "SOURCES", "STARTED", "FINISHED", "PAGES", "STORED", "DUPS", "UPDATED", "ERRORS", "EXIT",
-              "REASON")]
+    table: list[tuple[str, ...]] = [("ID", "SOURCES", "STARTED", "FINISHED", "PAGES", "STORED", "DUPS", "UPDATED",
+                                     "ERRORS", "EXIT", "REASON")]
     table += [(str(r.id), r.sources, r.started, r.finished or "running", *(str(v if v is not None else "")
                for v in (r.pages, r.stored, r.duplicates, r.updated, r.errors, r.exit_status)), r.reason or "")
               for r in rows]
@@ -74,7 +76,8 @@ def stats(db: str) -> None:
     finally:
         storage.close()
         log.close()
-    table = [("SOURCE", "STORIES", "SIGHTINGS", "LAST SEEN", "RUNS", "FAILED", "PAGES", "ERRORS", "LAST RUN")]
+    table: list[tuple[str, ...]] = [("SOURCE", "STORIES", "SIGHTINGS", "LAST SEEN", "RUNS", "FAILED", "PAGES",
+                                     "ERRORS", "LAST RUN")]
     for key in sorted(set(per_source) | {k for k in runs if "," not in k}):
         counts = per_source.get(key, {})
         run = runs.get(key, {})
@@ -107,7 +110,7 @@ def explain(story_id: str, db: str) -> None:
     click.echo("  published: %s (from %s); first seen %s" % (story.date_published or "-", story.date_source or "-",
                                                            story.first_seen))
     click.echo("Sightings (%d):" % len(sightings))
-    table = [("SOURCE", "RULE", "SIMILARITY", "FIRST SEEN", "URL")]
+    table: list[tuple[str, ...]] = [("SOURCE", "RULE", "SIMILARITY", "FIRST SEEN", "URL")]
     table += [(s.source, s.rule or "", "%.3f" % s.similarity if s.similarity is not None else "", s.first_seen,
                s.url) for s in sightings]
     _print_table(table)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 import click
 
@@ -27,11 +28,11 @@ def demo(output_dir: str) -> None:
 @click.command()
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @click.option("--threshold", type=float, default=None, help="MinHashLSH candidate threshold.")
-def dedup(file: Any, threshold: float | None) -> None:
+def dedup(file: TextIO, threshold: float | None) -> None:
     """Group the documents of a JSONL FILE ({"id", "text"} lines) into stories: prints {"id", "story"}."""
     from aggregator.dedup.index import StoryIndex, dedup_corpus
 
-    def documents() -> Any:
+    def documents() -> Iterator[dict[str, Any]]:
         for number, line in enumerate(file, 1):
             if line.strip():
                 try:
@@ -51,7 +52,7 @@ def dedup(file: Any, threshold: float | None) -> None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--url", default=None, help="The URL the page was fetched from.")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
-def extract(file: Any, url: str | None, fmt: str) -> None:
+def extract(file: BinaryIO, url: str | None, fmt: str) -> None:
     """Extract the article from an HTML FILE (or - for standard input)."""
     from dataclasses import asdict
 
