@@ -16,6 +16,7 @@ from typing import Any
 import trafilatura
 from htmldate import find_date
 from lxml.html import HtmlElement
+from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
 from aggregator.extract.dates import DateCandidate, date_from_url, parse_date, reconcile_dates
@@ -27,7 +28,7 @@ from aggregator.extract.page_metadata import (
     read_page_metadata,
     site_names_for,
 )
-from aggregator.extract.trafilatura_fast import fast_prunes
+from aggregator.extract.trafilatura_fast import FastPrunes, installed_fast_prunes
 from aggregator.items import Article
 
 logger = logging.getLogger(__name__)
@@ -76,11 +77,17 @@ PAYWALL_MARKUP = "//*[contains(@class, 'paywall') or contains(@id, 'paywall') or
 
 
 def extract_article(
-    html: str, url: str | None = None, hints: dict[str, Any] | None = None, now: datetime | None = None
+    html: str,
+    url: str | None = None,
+    hints: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    prunes: FastPrunes | None = None,
 ) -> Article | None:
     """Extract the article in `html` (fetched from `url`); `hints` is what the feed said. None if no body.
 
-    `now` is the reference for rejecting future dates (defaults to the current time).
+    `now` is the reference for rejecting future dates (defaults to the current time); `prunes` the fast
+    paths for trafilatura's raw-tree prunes (defaults to those checked once per process against the
+    installed trafilatura).
     """
     hints = hints or {}
     if not html or not html.strip():
@@ -89,7 +96,7 @@ def extract_article(
     if tree is None:
         return None
     page = read_page_metadata(tree, url)
-    text = extract_body(tree, url, page, hints)
+    text = extract_body(tree, url, page, hints, prunes or installed_fast_prunes())
     if not text:
         logger.debug("no article body in %s", url)
         return None
@@ -113,16 +120,18 @@ def extract_article(
     )
 
 
-def extract_body(tree: HtmlElement, url: str | None, page: PageMetadata, hints: dict[str, Any]) -> str | None:
+def extract_body(
+    tree: HtmlElement, url: str | None, page: PageMetadata, hints: dict[str, Any], prunes: FastPrunes
+) -> str | None:
     """Body text: trafilatura precision mode, a recall fallback when implausibly short, then line clean-up.
 
     Precision mode runs first without trafilatura's own second opinions (readability, jusText: `fast`),
     which cost more than half of its time and change only bodies that come out short; those get the
     full comparison."""
-    text = _trafilatura(tree, url, favor_precision=True, fast=True)
+    text = _trafilatura(tree, url, prunes, favor_precision=True, fast=True)
     words = _word_count(text)  # counting words costs ~0.1 ms on a long body: each text is counted once
     if words < FAST_MIN_WORDS:
-        text = _trafilatura(tree, url, favor_precision=True)
+        text = _trafilatura(tree, url, prunes, favor_precision=True)
         words = _word_count(text)
     expected = max(
         SHORT_AGAINST_JSONLD * _word_count(page.article_body),
@@ -130,7 +139,7 @@ def extract_body(tree: HtmlElement, url: str | None, page: PageMetadata, hints: 
         1,
     )
     if words < expected:
-        fallback = _trafilatura(tree, url, favor_recall=True)
+        fallback = _trafilatura(tree, url, prunes, favor_recall=True)
         if _word_count(fallback) >= max(words * FALLBACK_MIN_GAIN, 1):
             logger.debug("precision extraction too short (%d words) on %s; using recall mode", words, url)
             text = fallback
@@ -143,14 +152,30 @@ def extract_body(tree: HtmlElement, url: str | None, page: PageMetadata, hints: 
     return text if _has_words(text, MIN_BODY_WORDS) else None
 
 
-def _trafilatura(tree: HtmlElement, url: str | None, **options: bool) -> str | None:
+def _trafilatura(
+    tree: HtmlElement,
+    url: str | None,
+    prunes: FastPrunes,
+    *,
+    favor_precision: bool = False,
+    favor_recall: bool = False,
+    fast: bool = False,
+) -> str | None:
     try:
-        with fast_prunes():
-            document = trafilatura.bare_extraction(tree, url=url, include_comments=False, **options)
+        with prunes.active():
+            document = trafilatura.bare_extraction(
+                tree,
+                url=url,
+                include_comments=False,
+                favor_precision=favor_precision,
+                favor_recall=favor_recall,
+                fast=fast,
+            )
     except Exception:  # trafilatura surfaces a wide range of parser errors on broken pages
         logger.exception("trafilatura failed on %s", url)
         return None
-    return document.text if document is not None and document.text else None
+    # a Document unless as_dict=True, which this call does not ask for
+    return (document.text or None) if isinstance(document, Document) else None
 
 
 def clean_body(text: str, titles: list[str]) -> str:
