@@ -23,5 +23,11 @@ bash scripts/services.sh start
 trap 'bash scripts/services.sh stop' EXIT
 . .services/env
 
+# The house rules first (seconds, and a broken rule fails the run): which stage may import which
+# (import-linter contracts in pyproject.toml), lint (ruff) and types (mypy) of the shipped code.
+.venv/bin/lint-imports
+.venv/bin/ruff check aggregator spiders pipelines
+.venv/bin/mypy
+
 # pytest exits 5 when it collects no test: that is a failure here too, as is any other non-zero code.
 .venv/bin/python -m pytest "$@"
