@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,12 +61,11 @@ class NewsSpider(scrapy.Spider):
     name = "news"
 
     def __init__(self, sources: str = "", registry: str | None = None, refresh: bool | str = False,
-                 storage: StoryStorage | None = None, **kwargs: Any) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.registry_path = registry
         self.source_keys = [s.strip() for s in sources.split(",") if s.strip() and s.strip() != "all"]
         self.refresh = refresh in (True, "1", "true", "True", "yes")
-        self.storage = storage
         self.pending_validators: dict[str, tuple[str | None, str | None]] = {}
 
     @classmethod
@@ -74,7 +74,6 @@ class NewsSpider(scrapy.Spider):
         kwargs.setdefault("registry", settings.get("AGGREGATOR_SOURCES") or None)
         kwargs.setdefault("sources", settings.get("AGGREGATOR_CRAWL_SOURCES", ""))
         kwargs.setdefault("refresh", settings.getbool("AGGREGATOR_REFRESH"))
-        kwargs.setdefault("storage", crawl_resources(crawler).storage)
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
         crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
@@ -95,6 +94,11 @@ class NewsSpider(scrapy.Spider):
                 for url in source.start_urls:
                     slots.setdefault(urlsplit(url).hostname or "", {"delay": source.download_delay})
         settings.set("DOWNLOAD_SLOTS", slots, priority="spider")
+
+    @cached_property
+    def storage(self) -> StoryStorage:
+        """The crawl's storage, looked up at first use: Scrapy makes the spider before the extensions."""
+        return crawl_resources(self.crawler).storage
 
     def chosen_sources(self) -> list[Source]:
         registry = load_registry(self.registry_path)
@@ -137,8 +141,7 @@ class NewsSpider(scrapy.Spider):
         A source's own sitemaps are asked unconditionally: an index whose children changed can look
         unchanged itself (its <lastmod>s are optional), and a 304 would hide its children."""
         headers = {}
-        use_validators = conditional and not self.refresh and self.storage is not None
-        validators = self.storage.validators(url) if use_validators and self.storage is not None else None
+        validators = self.storage.validators(url) if conditional and not self.refresh else None
         if validators:
             etag, modified = validators
             if etag:
@@ -187,7 +190,7 @@ class NewsSpider(scrapy.Spider):
                 self._count("articles/too_old")
                 return None
         changed = _when(last_change)
-        if not self.refresh and self.storage is not None:
+        if not self.refresh:
             stored = self.storage.source_updated(url)
             if stored is not None:
                 before = _when(stored[1])
@@ -360,8 +363,6 @@ class NewsSpider(scrapy.Spider):
             self._count("errors/redirect_loop")
 
     def on_closed(self, spider: scrapy.Spider, reason: str) -> None:
-        if self.storage is None:
-            return
         if reason == "finished" and self.pending_validators:
             self.storage.save_validators(self.pending_validators)
         elif self.pending_validators:
