@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from aggregator.ops.cli import main
@@ -112,6 +113,15 @@ def test_read_commands_without_database_are_a_clear_error(tmp_path: Path) -> Non
     bad_since = invoke("export", "--db", none, "--since", "last week")
     assert bad_since.exit_code == 2 and "not an ISO 8601 date: 'last week'" in bad_since.stderr
     assert not Path(none).exists()
+
+
+def test_unsupported_database_url_is_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # where a URL misread as a file path would leave its directory
+    for command in (["export"], ["runs"], ["stats"], ["explain", "somestory"]):
+        result = invoke(*command, "--db", "mysql://host/news")
+        assert result.exit_code == 2, (command, result.output)
+        assert "Error: unsupported database URL 'mysql://host/news'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_dead_source_is_counted_and_the_others_still_stored(seed_sites: dict[str, str], tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -24,10 +25,22 @@ from aggregator.ops.cli_options import (
 
 logger = logging.getLogger(__name__)
 
+Opened = TypeVar("Opened")
+
 
 def _require_db(db: str) -> None:
     if "://" not in db and not Path(db).exists():
         raise ConfigError("no database at %s (run `aggregator crawl` first)" % db)
+
+
+def _open(opener: Callable[[str], Opened], db: str) -> Opened:
+    """`opener(db)` on a database that exists; a URL naming no backend we have is the user's error (exit 2),
+    not a traceback. The opener is passed in so that storage is imported only when a command runs."""
+    _require_db(db)
+    try:
+        return opener(db)
+    except ValueError as exc:  # the backends' word for an unsupported URL
+        raise ConfigError(str(exc)) from None
 
 
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
@@ -46,8 +59,7 @@ def runs(db: str, limit: int, source: str | None) -> None:
     """The recent crawl runs, newest first."""
     from aggregator.store.runs import open_run_log
 
-    _require_db(db)
-    log = open_run_log(db)
+    log = _open(open_run_log, db)
     try:
         rows = log.recent(limit, source)
     finally:
@@ -67,9 +79,8 @@ def stats(db: str) -> None:
     from aggregator.store.backends import open_storage
     from aggregator.store.runs import open_run_log
 
-    _require_db(db)
-    storage = open_storage(db)
-    log = open_run_log(db)
+    storage = _open(open_storage, db)
+    log = _open(open_run_log, db)
     try:
         per_source = storage.source_totals()
         runs = {row["sources"]: row for row in log.totals()}
@@ -95,8 +106,7 @@ def explain(story_id: str, db: str) -> None:
     rule that matched it, and its earlier versions."""
     from aggregator.store.backends import open_storage
 
-    _require_db(db)
-    storage = open_storage(db)
+    storage = _open(open_storage, db)
     try:
         story = storage.story(story_id)
         if story is None:
@@ -154,8 +164,7 @@ def export(db: str, fmt: str, output: str, limit: int | None, since: str | None,
 
         if rfc3339(since) is None:
             raise click.BadParameter("not an ISO 8601 date: %r" % since, param_hint="--since")
-    _require_db(db)
-    storage = open_storage(db)
+    storage = _open(open_storage, db)
     try:
         feed = build_feed(storage, title=title, home_page_url=home_page_url, limit=limit, since=since,
                           source=source)
