@@ -26,6 +26,7 @@ AGGREGATOR_MIN_TEXT_CHARS = 200  # bodies shorter than this are counted as "no a
 AGGREGATOR_SCHEDULE_EVERY = "1h"  # `aggregator schedule`: interval or cron expression for sources without `every`
 AGGREGATOR_CONTACT_URL = "https://github.com/news-aggregator"  # shown in the User-Agent
 AGGREGATOR_SSRF_GUARD = True  # refuse discovered links into private networks (hosts the registry names are trusted)
+AGGREGATOR_VALIDATOR_STORE = "pipelines.resources.validator_store"  # factory(crawler) of validators; "" = no 304s
 
 # --- Scrapy -------------------------------------------------------------------------------------
 USER_AGENT = "news-aggregator/0.1 (+%s)" % AGGREGATOR_CONTACT_URL
@@ -56,6 +57,10 @@ DOWNLOADER_MIDDLEWARES = {
     # Scrapy's, without decoding every page in the reactor to look for a refresh
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "aggregator.fetch.metarefresh.MetaRefreshMiddleware": 580,
+    # After robots.txt (100): no validator lookup for a request it drops. Before retry (550), redirects (580,
+    # 600) and the HTTP cache (900): it sees only the response the callback gets (the cache turns a revalidated
+    # 304 into its cached 200), and each retry or redirect hop comes back through it with its own URL.
+    "aggregator.fetch.conditional.ConditionalGetMiddleware": 540,
 }
 
 # Distributed mode (`--redis URL`, see aggregator/distributed.py); both switch themselves off without REDIS_URL.

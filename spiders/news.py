@@ -1,9 +1,9 @@
 """NewsSpider: one generic spider driven by the sources registry (feeds, sitemaps, listing pages, homepages).
 
-Owns discovery and fetching, incrementally: feeds, sitemaps and listings are fetched with conditional GET
-(their ETag/Last-Modified are saved only when a crawl finishes, so an interrupted crawl re-reads them),
-and an article whose canonical URL is stored is not fetched again unless its feed or sitemap says it
-changed since. It never extracts, deduplicates or stores: that is the pipelines' work.
+Owns discovery and fetching, incrementally: feeds, sitemaps and listings are marked for conditional GET
+(`aggregator.fetch.conditional` sends and keeps their validators; a 304 means nothing to read), and an
+article whose canonical URL is stored is not fetched again unless its feed or sitemap says it changed since.
+It never extracts, deduplicates or stores: that is the pipelines' work.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from scrapy.http import Headers, Request, Response, TextResponse
 from twisted.python.failure import Failure
 
 from aggregator.extract.pool import WorkerCrashed
+from aggregator.fetch.conditional import CONDITIONAL_GET
 from aggregator.fetch.discovery import article_links, discover_feeds, next_page
 from aggregator.fetch.faults import NotFetched, classify
 from aggregator.fetch.feeds import FeedError, UnsafeFeedError, parse_feed
@@ -66,7 +67,6 @@ class NewsSpider(scrapy.Spider):
         self.registry_path = registry
         self.source_keys = [s.strip() for s in sources.split(",") if s.strip() and s.strip() != "all"]
         self.refresh = refresh in (True, "1", "true", "True", "yes")
-        self.pending_validators: dict[str, tuple[str | None, str | None]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> NewsSpider:
@@ -75,7 +75,6 @@ class NewsSpider(scrapy.Spider):
         kwargs.setdefault("sources", settings.get("AGGREGATOR_CRAWL_SOURCES", ""))
         kwargs.setdefault("refresh", settings.getbool("AGGREGATOR_REFRESH"))
         spider = super().from_crawler(crawler, *args, **kwargs)
-        crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
         crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
         crawler.signals.connect(spider.on_dropped, signal=signals.request_dropped)
         return spider
@@ -137,32 +136,13 @@ class NewsSpider(scrapy.Spider):
 
     def index_request(self, url: str, callback: Any, source: Source, conditional: bool = True,
                       **cb_kwargs: Any) -> scrapy.Request:
-        """A request for a feed, sitemap or listing: conditional on what the last finished crawl saw.
-        A source's own sitemaps are asked unconditionally: an index whose children changed can look
-        unchanged itself (its <lastmod>s are optional), and a 304 would hide its children."""
-        headers = {}
-        validators = self.storage.validators(url) if conditional and not self.refresh else None
-        if validators:
-            etag, modified = validators
-            if etag:
-                headers["If-None-Match"] = etag
-            if modified:
-                headers["If-Modified-Since"] = modified
-        return scrapy.Request(url, callback=callback, errback=self.on_error, headers=headers, priority=10,
-                              meta={"handle_httpstatus_list": [304]},
+        """A request for a feed, sitemap or listing, marked for conditional GET (aggregator.fetch.conditional adds
+        the validators the last finished crawl saw; a 304 reaches the callback). A source's own sitemaps are
+        asked unconditionally: an index whose children changed can look unchanged itself (its <lastmod>s are
+        optional), and a 304 would hide its children."""
+        return scrapy.Request(url, callback=callback, errback=self.on_error, priority=10,
+                              meta={CONDITIONAL_GET: True} if conditional else {},
                               cb_kwargs={"source": source, **cb_kwargs})
-
-    def _unchanged(self, response: Response) -> bool:
-        """True for a 304; otherwise remembers the response's validators for when the crawl finishes."""
-        if response.status == 304:
-            self._count("index/not_modified")
-            return True
-        etag = response.headers.get("ETag")
-        modified = response.headers.get("Last-Modified")
-        if etag or modified:
-            self.pending_validators[response.request.url if response.request else response.url] = (
-                etag.decode("latin-1") if etag else None, modified.decode("latin-1") if modified else None)
-        return False
 
     def article_request(self, url: str, source: Source, found_on: str, hints: dict[str, Any] | None = None,
                         last_change: str | None = None, published: str | None = None) -> scrapy.Request | None:
@@ -228,7 +208,7 @@ class NewsSpider(scrapy.Spider):
         return await crawl_resources(self.crawler).pool.call(function, *args, what="parsing %s" % url, own_process=True)
 
     async def parse_feed(self, response: Response, source: Source) -> AsyncIterator[scrapy.Request]:
-        if self._unchanged(response):
+        if response.status == 304:  # unchanged since the last finished crawl
             return
         try:
             content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
@@ -259,7 +239,7 @@ class NewsSpider(scrapy.Spider):
                 yield request
 
     def parse_listing(self, response: Response, source: Source, page: int) -> Iterator[scrapy.Request]:
-        if self._unchanged(response):
+        if response.status == 304:  # unchanged since the last finished crawl
             return
         if not isinstance(response, TextResponse):
             logger.error("Listing %s of source %s is not HTML", response.url, source.key)
@@ -284,7 +264,7 @@ class NewsSpider(scrapy.Spider):
             yield self.index_request(response.urljoin(url), self.parse_sitemap, source, conditional=False)
 
     async def parse_sitemap(self, response: Response, source: Source) -> AsyncIterator[scrapy.Request]:
-        if self._unchanged(response):
+        if response.status == 304:  # unchanged since the last finished crawl
             return
         try:
             sitemap = await self.off_reactor(response.url, parse_sitemap, response.body)
@@ -361,9 +341,3 @@ class NewsSpider(scrapy.Spider):
             logger.error("Fetching %s failed (redirect_loop): redirected back to itself via %s", chain[0],
                          " -> ".join(chain[1:] + [request.url]))
             self._count("errors/redirect_loop")
-
-    def on_closed(self, spider: scrapy.Spider, reason: str) -> None:
-        if reason == "finished" and self.pending_validators:
-            self.storage.save_validators(self.pending_validators)
-        elif self.pending_validators:
-            logger.info("Crawl ended (%s): feed validators not saved, the next crawl re-reads them", reason)
