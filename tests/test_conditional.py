@@ -19,6 +19,7 @@ from aggregator.store.sqlite import SQLiteStorage
 
 FEED = "https://news.example/feed.xml"
 OTHER = "https://news.example/other.xml"
+MOVED = "https://news.example/moved.xml"
 SAVED = ('"v1"', "Mon, 30 Nov 2026 10:00:00 GMT")
 
 
@@ -26,7 +27,7 @@ SAVED = ('"v1"', "Mon, 30 Nov 2026 10:00:00 GMT")
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "stories.db"
     storage = SQLiteStorage(path)
-    storage.save_validators({FEED: SAVED})
+    storage.save_validators({FEED: SAVED, MOVED: ('"m1"', None)})
     storage.close()
     return path
 
@@ -84,6 +85,9 @@ def test_a_redirected_or_retried_hop_is_asked_with_its_own_urls_validators(crawl
     hop = request.replace(url=OTHER)  # what RedirectMiddleware sends on: headers and meta copied
     middleware.process_request(hop)
     assert b"If-None-Match" not in hop.headers and b"If-Modified-Since" not in hop.headers
+    moved = request.replace(url=MOVED)
+    middleware.process_request(moved)
+    assert moved.headers.getlist(b"If-None-Match") == [b'"m1"'] and b"If-Modified-Since" not in moved.headers
     again = request.copy()  # what RetryMiddleware sends on
     middleware.process_request(again)
     assert again.headers.getlist(b"If-None-Match") == [b'"v1"']
