@@ -2,17 +2,23 @@
 
 Parsed with lxml with entity resolution and network access off, so no XML entity from the network is
 ever expanded. Owns no fetching.
+
+Not `scrapy.utils.sitemap.Sitemap`: it keeps only the text of a <url>'s direct children and clears the
+rest as it goes, so a Google News sitemap's <news:publication_date>, <news:title> and <news:language>
+(nested in <news:news>) would be lost; and it takes any root element (an HTML error page becomes a "sitemap"
+of type "html"). Not `sitemap_urls_from_robots` either: it keeps a trailing `# comment` as part of the URL
+and misses `Sitemap :` with a space before the colon.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import logging
 import re
+import zlib
 from dataclasses import dataclass
 
 from lxml import etree
+from scrapy.utils.gz import gunzip
 
 logger = logging.getLogger(__name__)
 
@@ -73,22 +79,21 @@ def _news(element: etree._Element) -> tuple[str | None, str | None, str | None]:
 
 
 def decompress(body: bytes) -> bytes:
-    """Gunzip a `.xml.gz` body, refusing anything that inflates past MAX_SITEMAP_BYTES (a gzip bomb)."""
+    """Gunzip a `.xml.gz` body, refusing anything that inflates past MAX_SITEMAP_BYTES (a gzip bomb). A
+    truncated one gives what it holds, which then parses as a truncated plain sitemap does."""
     if not body.startswith(b"\x1f\x8b"):
         return body
-    with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
-        data = stream.read(MAX_SITEMAP_BYTES + 1)
-    if len(data) > MAX_SITEMAP_BYTES:
-        raise SitemapError("gzip sitemap inflates past %d bytes" % MAX_SITEMAP_BYTES)
-    return data
+    try:
+        return gunzip(body, max_size=MAX_SITEMAP_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SitemapError("broken gzip: %s" % exc) from None
+    except ValueError:  # scrapy.utils._compression._DecompressionMaxSizeExceeded
+        raise SitemapError("gzip sitemap inflates past %d bytes" % MAX_SITEMAP_BYTES) from None
 
 
 def parse_sitemap(body: bytes) -> Sitemap:
     """Parse a sitemap or sitemap index body (plain or gzip)."""
-    try:
-        data = decompress(body)
-    except (OSError, EOFError) as exc:
-        raise SitemapError("broken gzip: %s" % exc) from None
+    data = decompress(body)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=True,
                              remove_comments=True, remove_pis=True)
     try:
