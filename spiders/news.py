@@ -191,7 +191,7 @@ class NewsSpider(scrapy.Spider):
             logger.error("Homepage %s of source %s is not HTML", response.url, source.key)
             self._count("errors/homepage_not_html")
             return
-        feeds = discover_feeds(response.selector, response.url)
+        feeds = discover_feeds(response)
         if not feeds:
             logger.warning("No feed announced on %s (source %s): reading it as a listing page",
                            response.url, source.key)
@@ -246,11 +246,11 @@ class NewsSpider(scrapy.Spider):
             self._count("errors/listing_not_html")
             return
         self._count("listings/parsed")
-        for link in article_links(response.selector, response.url, source.article_links):
+        for link in article_links(response, source.article_links):
             request = self.article_request(link, source, response.url)
             if request is not None:
                 yield request
-        following = next_page(response.selector, response.url)
+        following = next_page(response)
         if following and page < source.max_pages:
             yield self.index_request(following, self.parse_listing, source, page=page + 1)
 

@@ -1,14 +1,16 @@
 """Finding article and feed links in HTML: listing pages, pagination and feed autodiscovery.
 
-Pure functions over a parsed page (a parsel `Selector` as Scrapy gives it); owns no fetching.
+Pure functions over a fetched page (Scrapy's `TextResponse`, so relative links resolve against its
+`<base href>` as a browser's do); owns no fetching.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
-from parsel import Selector
+from scrapy.http import TextResponse
+from scrapy.linkextractors import LinkExtractor
 
 from aggregator.urls import canonical_url, same_site
 
@@ -45,40 +47,42 @@ def _http(url: str) -> bool:
     return urlsplit(url).scheme in ("http", "https")
 
 
-def article_links(page: Selector, page_url: str, selector: str | None = None) -> list[str]:
+def _absolute(page: TextResponse, href: str) -> str | None:
+    """`href` made absolute against the page, when that gives an http(s) URL."""
+    try:
+        url = page.urljoin(href.strip())
+    except ValueError:  # e.g. "http://[unclosed": one bad link must not cost the page
+        return None
+    return url if _http(url) else None
+
+
+def article_links(page: TextResponse, selector: str | None = None) -> list[str]:
     """Article links of a listing page, absolute, canonical and in page order, each once. With a CSS
     `selector`, the links it selects (or the links inside what it selects); without one, same-site
     article-like links."""
-    if selector:
-        chosen = page.css(selector)
-        hrefs = chosen.xpath("self::a/@href").getall() + chosen.css("a::attr(href)").getall()
-        links = [urljoin(page_url, href.strip()) for href in hrefs]
-    else:
-        links = [urljoin(page_url, href.strip()) for href in page.css("a::attr(href)").getall()]
-        links = [link for link in links if is_article_like(link, page_url)]
-    unique: dict[str, None] = {}
-    for link in links:
-        if _http(link):
-            unique.setdefault(canonical_url(link), None)
-    return list(unique)
+    # <a href> only, whatever the extension: with a selector the source says what an article link is,
+    # without one is_article_like decides.
+    extractor = LinkExtractor(tags="a", attrs="href", deny_extensions=(), restrict_css=selector or ())
+    links = [link.url for link in extractor.extract_links(page) if _http(link.url)]
+    if not selector:
+        links = [link for link in links if is_article_like(link, page.url)]
+    return list(dict.fromkeys(canonical_url(link) for link in links))
 
 
-def next_page(page: Selector, page_url: str) -> str | None:
+def next_page(page: TextResponse) -> str | None:
     """The listing's next page from `<link rel=next>` or `<a rel=next>`, if any."""
     href = page.css("link[rel~=next]::attr(href), a[rel~=next]::attr(href)").get()
-    if href and _http(urljoin(page_url, href.strip())):
-        return urljoin(page_url, href.strip())
-    return None
+    return _absolute(page, href) if href else None
 
 
-def discover_feeds(page: Selector, page_url: str) -> list[str]:
+def discover_feeds(page: TextResponse) -> list[str]:
     """Feeds a page announces with `<link rel="alternate" type="application/rss+xml|atom+xml|feed+json">`."""
     found: dict[str, None] = {}
     for link in page.css("link[href]"):
         rel = (link.attrib.get("rel") or "").lower().split()
         kind = (link.attrib.get("type") or "").lower().split(";")[0].strip()
         if "alternate" in rel and kind in FEED_TYPES:
-            url = urljoin(page_url, link.attrib["href"].strip())
-            if _http(url):
+            url = _absolute(page, link.attrib["href"])
+            if url:
                 found.setdefault(url, None)
     return list(found)
