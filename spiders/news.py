@@ -26,6 +26,7 @@ from aggregator.fetch.conditional import CONDITIONAL_GET
 from aggregator.fetch.discovery import article_links, discover_feeds, next_page
 from aggregator.fetch.faults import NotFetched, classify
 from aggregator.fetch.feeds import FeedError, UnsafeFeedError, parse_feed
+from aggregator.fetch.headers import header_text
 from aggregator.fetch.redis_queue import request_done
 from aggregator.fetch.sitemaps import SitemapError, parse_sitemap, sitemaps_from_robots
 from aggregator.instants import parse_date
@@ -211,8 +212,8 @@ class NewsSpider(scrapy.Spider):
         if response.status == 304:  # unchanged since the last finished crawl
             return
         try:
-            content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
-            feed = await self.off_reactor(response.url, parse_feed, response.body, response.url, content_type)
+            feed = await self.off_reactor(response.url, parse_feed, response.body, response.url,
+                                          header_text(response.headers, "Content-Type"))
         except UnsafeFeedError as exc:
             logger.error("Feed %s of source %s refused: %s", response.url, source.key, exc)
             self._count("errors/feed_unsafe")
@@ -292,7 +293,7 @@ class NewsSpider(scrapy.Spider):
                       source_updated: str | None) -> Iterator[ArticleItem]:
         if not isinstance(response, TextResponse):
             logger.error("Article %s of source %s is not a text page (%s)", response.url, source.key,
-                         response.headers.get("Content-Type", b"").decode("latin-1"))
+                         header_text(response.headers, "Content-Type") or "no Content-Type")
             self._count("errors/not_html")
             return
         self._count("articles/fetched")
@@ -301,7 +302,7 @@ class NewsSpider(scrapy.Spider):
             url=response.url,
             source=source.key,
             body=response.body,
-            content_type=response.headers.get("Content-Type", b"").decode("latin-1") or None,
+            content_type=header_text(response.headers, "Content-Type"),
             hints=hints,
             found_on=found_on,
             source_updated=source_updated,
@@ -329,7 +330,7 @@ class NewsSpider(scrapy.Spider):
         """Stop an article download at its headers when it is a binary file (a PDF, an image, a video)."""
         if request.callback != self.parse_article:
             return
-        content_type = headers.get("Content-Type", b"").decode("latin-1").split(";")[0].strip().lower()
+        content_type = (header_text(headers, "Content-Type") or "").split(";")[0].strip().lower()
         if content_type.split("/")[0] in BINARY_MAIN_TYPES or content_type in BINARY_TYPES \
                 or content_type.startswith("application/vnd."):
             raise StopDownload(fail=True)

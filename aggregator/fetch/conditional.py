@@ -19,6 +19,8 @@ from scrapy.http import Response
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.misc import load_object
 
+from aggregator.fetch.headers import header_text
+
 __all__ = ["CONDITIONAL_GET", "ConditionalGetMiddleware", "ValidatorStore", "Validators"]
 
 logger = logging.getLogger(__name__)
@@ -35,11 +37,6 @@ class ValidatorStore(Protocol):
 
     def validators(self, url: str) -> Validators | None: ...
     def save_validators(self, validators: dict[str, Validators]) -> None: ...
-
-
-def _header(response: Response, name: str) -> str | None:
-    value = response.headers.get(name)
-    return value.decode("latin-1") if value else None
 
 
 class ConditionalGetMiddleware:
@@ -86,7 +83,7 @@ class ConditionalGetMiddleware:
         if response.status == 304:
             self.stats.inc_value(NOT_MODIFIED_STAT)
         elif response.status == 200:
-            etag, modified = _header(response, "ETag"), _header(response, "Last-Modified")
+            etag, modified = header_text(response.headers, "ETag"), header_text(response.headers, "Last-Modified")
             if etag or modified:
                 self.seen[request.url] = (etag, modified)
         return response

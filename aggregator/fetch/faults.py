@@ -26,6 +26,7 @@ from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTi
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
+from aggregator.fetch.headers import header_text
 from aggregator.fetch.ssrf import RefusedAddress
 
 logger = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ class NotFetched:
 
 def _retry_after(failure: Failure) -> str:
     response = getattr(failure.value, "response", None)
-    value = response.headers.get("Retry-After") if response is not None else None
-    return " (Retry-After: %s)" % value.decode("latin-1") if value else ""
+    value = header_text(response.headers, "Retry-After") if response is not None else None
+    return " (Retry-After: %s)" % value if value else ""
 
 
 def classify(failure: Failure) -> Fault | NotFetched | None:
@@ -81,8 +82,8 @@ def classify(failure: Failure) -> Fault | NotFetched | None:
         return Fault("http_%d" % status, "HTTP %d%s" % (status, _retry_after(failure)))
     if isinstance(value, StopDownload):  # stopped at the headers by the spider: see NewsSpider.on_headers
         response = getattr(value, "response", None)
-        kind = response.headers.get("Content-Type", b"").decode("latin-1") if response is not None else "?"
-        return Fault("not_html", "not a text page (%s)" % kind)
+        kind = header_text(response.headers, "Content-Type") if response is not None else None
+        return Fault("not_html", "not a text page (%s)" % (kind or "no Content-Type"))
     if isinstance(value, IgnoreRequest):
         if "max redirections" in message:
             return Fault("too_many_redirects", "more than the allowed number of redirects")
