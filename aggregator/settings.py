@@ -1,7 +1,7 @@
 """Scrapy settings for the aggregator, and every AGGREGATOR_* setting with its default (one line each).
 
 `scrapy.cfg` points Scrapy here, so `scrapy crawl news` and `aggregator crawl` run with the same values.
-Environment variables of the same name override the AGGREGATOR_* defaults (see `aggregator.ops.crawl`).
+Environment variables of the same name override some of them (`aggregator.ops.crawl.ENV_SETTINGS`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ COOKIES_ENABLED = False
 CONCURRENT_ITEMS = 8
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
-REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 FEED_EXPORT_ENCODING = "utf-8"
 
 DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}  # only http(s) is ever fetched
@@ -63,7 +62,7 @@ DOWNLOADER_MIDDLEWARES = {
     "aggregator.fetch.conditional.ConditionalGetMiddleware": 540,
 }
 
-# Distributed mode (`--redis URL`, see aggregator/distributed.py); both switch themselves off without REDIS_URL.
+# Distributed mode (`--redis URL`, see aggregator/fetch/redis_queue.py); its components switch off without REDIS_URL.
 AGGREGATOR_REDIS_SEED = False  # this crawl puts the sources' start requests into the shared queue
 AGGREGATOR_REDIS_LEASE_SECONDS = 120.0  # a request leased by a worker that stops answering goes back after this
 AGGREGATOR_REDIS_IDLE_SECONDS = 10.0  # a worker stops after this long with nothing queued or in flight (0: never)

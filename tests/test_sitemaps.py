@@ -41,7 +41,7 @@ def test_google_news_fields_and_lastmod() -> None:
     assert first.hints() == {"date_published": "2026-11-30T09:00:00+05:00",
                              "date_modified": "2026-11-30T10:00:00+05:00", "title": "Budget passed",
                              "language": "kk"}
-    assert plain.loc == "https://news.example/2026/plain" and plain.hints() == {} and plain.date is None
+    assert plain.loc == "https://news.example/2026/plain" and plain.hints() == {}
 
 
 def test_sitemap_index() -> None:

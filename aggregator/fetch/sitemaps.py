@@ -45,10 +45,6 @@ class SitemapEntry:
                  "title": self.news_title, "language": self.news_language}
         return {key: value for key, value in hints.items() if value}
 
-    @property
-    def date(self) -> str | None:
-        return self.news_published or self.lastmod
-
 
 @dataclass(frozen=True)
 class Sitemap:
