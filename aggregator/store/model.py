@@ -1,5 +1,5 @@
-"""What storage hands out and takes in, on every backend: `Story`, `Sighting`, the `StoryStorage` protocol,
-and the SQL both backends share for reading them."""
+"""What storage hands out and takes in, on every backend: `Story`, `Sighting` and the `StoryStorage` protocol.
+Holds no SQL (`aggregator.store.sql` does)."""
 
 from __future__ import annotations
 
@@ -83,42 +83,9 @@ def story_from_row(row: Any) -> Story:
     )
 
 
-def stories_query(limit: int | None, since: str | None, source: str | None,
-                  placeholder: str = "?") -> tuple[str, list[Any]]:
-    """The SQL and arguments of `stories()`, for either backend (`placeholder` is its parameter mark)."""
-    sql = "SELECT * FROM stories"
-    where: list[str] = []
-    args: list[Any] = []
-    if since:
-        where.append("coalesce(date_published, first_seen) >= ?")
-        args.append(since)
-    if source:
-        where.append("id IN (SELECT story_id FROM sightings WHERE source = ?)")
-        args.append(source)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY coalesce(date_published, first_seen) DESC, id"
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
-    return sql.replace("?", placeholder), args
-
-
 def sighting_from_row(row: Any) -> Sighting:
     return Sighting(url=row["url"], source=row["source"], title=row["title"], date_published=row["date_published"],
                     first_seen=row["first_seen"], similarity=row["similarity"], rule=row["rule"])
-
-
-def source_totals_of(db: Any) -> dict[str, dict[str, Any]]:
-    """Per source: stories whose canonical item it holds, sightings, last sighting time (any DB-API
-    connection with `execute`; the SQL is the same on SQLite and PostgreSQL)."""
-    totals: dict[str, dict[str, Any]] = {}
-    for source, sightings, last_seen in db.execute(
-            "SELECT source, count(*), max(last_seen) FROM sightings GROUP BY source"):
-        totals[source] = {"sightings": sightings, "last_seen": last_seen, "stories": 0}
-    for source, stories in db.execute("SELECT source, count(*) FROM stories GROUP BY source"):
-        totals.setdefault(source, {"sightings": 0, "last_seen": None})["stories"] = stories
-    return totals
 
 
 def utc_now() -> str:

@@ -1,41 +1,29 @@
-"""Story storage in PostgreSQL: the schema and behaviour of SQLiteStorage, safe for many concurrent writers.
+"""Story storage in PostgreSQL, safe for many concurrent writers: the connection, its transactions and the
+schema; the SQL of saves and reads is `aggregator.store.sql`'s.
 
-Owns the PostgreSQL schema and every statement run against it (all parameterized). Each save is one
-transaction that first takes a transaction-level advisory lock on the sighting's URL, so two crawls saving
-the same URL run one after the other; a new story is inserted with ON CONFLICT, so two crawls creating the
-same story make one. Knows nothing of Scrapy or of how duplicates are decided.
+Each save is one transaction, run again from the start when PostgreSQL aborts it for a serialization
+failure or a deadlock. Knows nothing of Scrapy or of how duplicates are decided.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from aggregator.store.identity import Candidate, choose_canonical
-from aggregator.store.model import (
-    SAME_SOURCE_RULE,
-    SCHEMA_VERSION,
-    Sighting,
-    Story,
-    sighting_from_row,
-    source_totals_of,
-    stories_query,
-    story_from_row,
-    utc_now,
-)
+from aggregator.store.dialect import POSTGRESQL, Statements
+from aggregator.store.model import SCHEMA_VERSION
+from aggregator.store.sql import SQLStorage
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Cursor = psycopg.Cursor[dict[str, Any]]
 
 # The columns that are ordered, compared with `since` or max()ed are "C"-collated: byte order, as in SQLite,
 # whatever the database's locale. Dates stay ISO 8601 text, exactly as SQLiteStorage stores them.
@@ -99,17 +87,16 @@ SCHEMA = (
 # Statements that take a database from version N-1 to N (none yet: version 1 is SCHEMA).
 UPGRADES: dict[int, tuple[str, ...]] = {}
 
-# Advisory lock keys are 64-bit hashes of these prefixes plus a value; a collision only makes two saves wait.
-SCHEMA_LOCK = "news-aggregator:schema"
-URL_LOCK = "news-aggregator:url:"
+SCHEMA_LOCK = "news-aggregator:schema"  # an advisory lock key: one process at a time changes the schema
 # Errors after which the whole transaction can simply run again.
 RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected)
 RETRIES = 10
-FINGERPRINT_BATCH = 1000
 
 
-class PostgresStorage:
+class PostgresStorage(SQLStorage):
     """Stories in a PostgreSQL database; the storage owns (and closes) the connection it is given."""
+
+    dialect = POSTGRESQL
 
     def __init__(self, db: psycopg.Connection[Any]) -> None:
         if not db.autocommit:
@@ -117,6 +104,7 @@ class PostgresStorage:
                              "autocommit=True)), got one with autocommit=%r" % db.autocommit)
         self.db = db
         self._ensure_schema()
+        db.row_factory = dict_row  # after the schema check, whose reads index rows by position
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStorage:
@@ -128,12 +116,12 @@ class PostgresStorage:
             connection.close()
             raise
 
-    def _transaction(self, work: Callable[[Cursor], T]) -> T:
+    def _unit(self, work: Callable[[Statements], T]) -> T:
         """Run `work` in one transaction, again from the start if PostgreSQL aborted it for a conflict."""
         for attempt in range(1, RETRIES + 1):
             try:
-                with self.db.transaction(), self.db.cursor(row_factory=dict_row) as cursor:
-                    return work(cursor)
+                with self.db.transaction(), self.db.cursor() as cursor:
+                    return work(Statements(cursor, POSTGRESQL))
             except RETRYABLE as exc:
                 if attempt == RETRIES:
                     raise
@@ -152,15 +140,15 @@ class PostgresStorage:
         if self._schema_version() == SCHEMA_VERSION:  # the common case: no lock, no DDL
             return
 
-        def migrate(cursor: Cursor) -> None:
+        def migrate(tx: Statements) -> None:
             # One process at a time: concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog.
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (SCHEMA_LOCK,))
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (SCHEMA_LOCK,))
             version = self._schema_version()
             if version is None:
                 for statement in SCHEMA:
-                    cursor.execute(statement)
-                cursor.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s)"
-                               " ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
+                    tx.execute(statement)
+                tx.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+                           " ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
                 logger.info("created the storage schema (version %d)", SCHEMA_VERSION)
                 return
             if version > SCHEMA_VERSION:
@@ -169,197 +157,11 @@ class PostgresStorage:
                 return
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in UPGRADES[target]:
-                    cursor.execute(statement)
-                cursor.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(target),))
+                    tx.execute(statement)
+                tx.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),))
                 logger.info("upgraded the storage schema to version %d", target)
 
-        self._transaction(migrate)
-
-    def story_for_url(self, url: str) -> str | None:
-        row = self.db.execute("SELECT story_id FROM sightings WHERE url = %s", (url,)).fetchone()
-        return row[0] if row else None
-
-    def source_updated(self, url: str) -> tuple[str, str | None] | None:
-        """(story id, the feed/sitemap date it had when stored) for a stored URL, else None."""
-        row = self.db.execute("SELECT story_id, source_updated FROM sightings WHERE url = %s", (url,)).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def validators(self, url: str) -> tuple[str | None, str | None] | None:
-        """The (ETag, Last-Modified) stored for a feed, sitemap or listing URL."""
-        row = self.db.execute("SELECT etag, last_modified FROM http_validators WHERE url = %s",
-                              (url,)).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def save_validators(self, validators: dict[str, tuple[str | None, str | None]]) -> None:
-        now = utc_now()
-        # Sorted, so two crawls saving overlapping URLs lock their rows in the same order (no deadlock).
-        rows = [(url, etag, modified, now) for url, (etag, modified) in sorted(validators.items())]
-        if not rows:
-            return
-
-        def upsert(cursor: Cursor) -> None:
-            cursor.executemany(
-                "INSERT INTO http_validators (url, etag, last_modified, updated_at) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,"
-                " updated_at = excluded.updated_at", rows)
-
-        self._transaction(upsert)
-
-    def fingerprints(self) -> Iterator[tuple[str, bytes]]:
-        # In batches by id, so neither a huge result nor a long transaction is held while the caller works.
-        last = 0
-        while True:
-            rows = self.db.execute(
-                "SELECT id, story_id, fingerprint FROM sightings WHERE fingerprint IS NOT NULL AND id > %s"
-                " ORDER BY id LIMIT %s", (last, FINGERPRINT_BATCH)).fetchall()
-            for _, story_id, fingerprint in rows:
-                yield story_id, bytes(fingerprint)
-            if len(rows) < FINGERPRINT_BATCH:
-                return
-            last = rows[-1][0]
-
-    def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
-             similarity: float | None, rule: str | None, fingerprint: bytes | None,
-             source_updated: str | None = None, canonical_claim: str | None = None) -> str:
-        """Store one sighting of `story_id`, creating the story if it is new. Returns "new" (a new story),
-        "sighting" (a new place for a stored story; it may become the story's canonical item, see
-        `aggregator.store.identity`), "updated" (a new text for a stored URL, or a later version of the
-        story from the same source at another URL: the old text is kept as a version) or "seen" (a
-        stored URL, text unchanged)."""
-        now = utc_now()
-
-        def store(cursor: Cursor) -> str:
-            # Saves of one URL queue here until the holder commits; READ COMMITTED then shows its row.
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (URL_LOCK + url,))
-            known = cursor.execute("SELECT story_id, text_hash FROM sightings WHERE url = %s", (url,)).fetchone()
-            if known is not None:
-                if not text_hash or known["text_hash"] == text_hash:
-                    cursor.execute("UPDATE sightings SET last_seen = %s, source_updated ="
-                                   " coalesce(%s, source_updated) WHERE url = %s", (now, source_updated, url))
-                    return "seen"
-                self._new_version(cursor, known["story_id"], url, source, article, text_hash, fingerprint,
-                                  source_updated, now)
-                return "updated"
-            # A concurrent insert of the same id waits for the other transaction, then does nothing.
-            created = cursor.execute(
-                "INSERT INTO stories (id, url, source, title, text, summary, authors, tags, language, image,"
-                " date_published, date_modified, date_source, text_hash, canonical_claim, first_seen, updated)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (id) DO NOTHING",
-                (story_id, url, source, article.title, article.text, article.description,
-                 json.dumps(list(article.authors)), json.dumps(list(article.tags)), article.language,
-                 article.image, article.date_published, article.date_modified, article.date_source,
-                 text_hash, canonical_claim, now, now),
-            ).rowcount == 1
-            cursor.execute(
-                "INSERT INTO sightings (story_id, url, source, title, date_published, first_seen, last_seen,"
-                " similarity, rule, text_hash, source_updated, fingerprint)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (story_id, url, source, article.title, article.date_published, now, now,
-                 similarity, rule if not created else "first", text_hash, source_updated, fingerprint),
-            )
-            if created:
-                return "new"
-            if rule == SAME_SOURCE_RULE:
-                self._new_version(cursor, story_id, url, source, article, text_hash, None, source_updated, now)
-                return "updated"
-            self._choose_canonical(cursor, story_id, url, article, text_hash, canonical_claim, now)
-            return "sighting"
-
-        return self._transaction(store)
-
-    def _choose_canonical(self, cursor: Cursor, story_id: str, url: str, article: Any, text_hash: str,
-                          canonical_claim: str | None, now: str) -> None:
-        """A new outlet's item of the story: it replaces the canonical item when it should (and why)."""
-        # The row lock makes concurrent sightings of one story decide one after the other, each on the
-        # canonical item the previous one left.
-        current = cursor.execute(
-            "SELECT url, date_published, date_source, length(text) AS text_length, canonical_claim FROM stories"
-            " WHERE id = %s FOR NO KEY UPDATE", (story_id,)).fetchone()
-        assert current is not None  # the sighting just stored references it
-        replace, reason = choose_canonical(
-            Candidate(current["url"], current["date_published"], current["date_source"], current["text_length"],
-                      current["canonical_claim"]),
-            Candidate(url, article.date_published, article.date_source, len(article.text), canonical_claim))
-        if replace:
-            source = cursor.execute("SELECT source FROM sightings WHERE url = %s", (url,)).fetchone()["source"]
-            cursor.execute(
-                "UPDATE stories SET url = %s, source = %s, title = %s, text = %s, summary = %s, authors = %s,"
-                " tags = %s, language = %s, image = %s, date_published = %s, date_modified = %s, date_source = %s,"
-                " text_hash = %s, canonical_claim = %s, canonical_reason = %s, updated = %s WHERE id = %s",
-                (url, source, article.title, article.text, article.description, json.dumps(list(article.authors)),
-                 json.dumps(list(article.tags)), article.language, article.image, article.date_published,
-                 article.date_modified, article.date_source, text_hash, canonical_claim, reason, now, story_id))
-        elif reason != "first_seen":
-            cursor.execute("UPDATE stories SET canonical_reason = %s WHERE id = %s", (reason, story_id))
-
-    def _new_version(self, cursor: Cursor, story_id: str, url: str, source: str, article: Any, text_hash: str,
-                     fingerprint: bytes | None, source_updated: str | None, now: str) -> None:
-        """A later version of an item of the story: a stored URL with another text, or the same source's
-        item at a new URL. When it is the story's canonical item, the old text is kept as a version and
-        the story takes the new one."""
-        story = cursor.execute("SELECT url, source, title, text, text_hash, date_modified FROM stories"
-                               " WHERE id = %s FOR NO KEY UPDATE", (story_id,)).fetchone()
-        assert story is not None  # sightings.story_id references stories.id
-        if story["url"] == url or story["source"] == source:
-            cursor.execute(
-                "INSERT INTO story_versions (story_id, url, title, text, text_hash, date_modified, recorded_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (story_id, story["url"], story["title"], story["text"], story["text_hash"], story["date_modified"],
-                 now))
-            cursor.execute(
-                "UPDATE stories SET url = %s, title = %s, text = %s, summary = coalesce(%s, summary),"
-                " text_hash = %s, date_modified = coalesce(%s, date_modified), updated = %s WHERE id = %s",
-                (url, article.title, article.text, article.description, text_hash,
-                 article.date_modified or source_updated, now, story_id))
-        cursor.execute(
-            "UPDATE sightings SET title = %s, text_hash = %s, fingerprint = coalesce(%s, fingerprint),"
-            " last_seen = %s, source_updated = coalesce(%s, source_updated) WHERE url = %s",
-            (article.title, text_hash, fingerprint, now, source_updated, url))
-
-    def sources_of(self, story_id: str) -> set[str]:
-        """The sources a story has been seen on."""
-        rows = self.db.execute("SELECT DISTINCT source FROM sightings WHERE story_id = %s", (story_id,))
-        return {source for (source,) in rows}
-
-    def story(self, story_id: str) -> Story | None:
-        with self.db.cursor(row_factory=dict_row) as cursor:
-            row = cursor.execute("SELECT * FROM stories WHERE id = %s", (story_id,)).fetchone()
-        return story_from_row(row) if row else None
-
-    def versions(self, story_id: str) -> list[dict[str, Any]]:
-        """Earlier texts of a story, oldest first."""
-        with self.db.cursor(row_factory=dict_row) as cursor:
-            return cursor.execute("SELECT url, title, text, text_hash, date_modified, recorded_at"
-                                  " FROM story_versions WHERE story_id = %s ORDER BY id", (story_id,)).fetchall()
-
-    def stories(self, limit: int | None = None, since: str | None = None,
-                source: str | None = None) -> list[Story]:
-        """Stories newest first (by published date, else first seen), optionally filtered."""
-        sql, args = stories_query(limit, since, source, placeholder="%s")
-        with self.db.cursor(row_factory=dict_row) as cursor:
-            rows = cursor.execute(sql, args).fetchall()
-        return [story_from_row(row) for row in rows]
-
-    def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]:
-        found: dict[str, list[Sighting]] = {story_id: [] for story_id in story_ids}
-        if not found:
-            return found
-        with self.db.cursor(row_factory=dict_row) as cursor:
-            rows = cursor.execute(
-                "SELECT story_id, url, source, title, date_published, first_seen, similarity, rule"
-                " FROM sightings WHERE story_id = ANY(%s) ORDER BY id", (list(found),)).fetchall()
-        for row in rows:
-            found[row["story_id"]].append(sighting_from_row(row))
-        return found
-
-    def source_totals(self) -> dict[str, dict[str, Any]]:
-        return source_totals_of(self.db)
-
-    def counts(self) -> dict[str, int]:
-        row = self.db.execute("SELECT (SELECT count(*) FROM stories), (SELECT count(*) FROM sightings)").fetchone()
-        assert row is not None
-        return {"stories": row[0], "sightings": row[1]}
+        self._unit(migrate)
 
     def begin(self) -> None:
         """Every save commits on its own here (workers must see each other's stories at once)."""

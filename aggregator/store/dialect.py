@@ -1,0 +1,62 @@
+"""What SQL differs between SQLite and PostgreSQL for the story tables: parameter marks, row locks and the
+per-URL lock of a save. Owns no statement of the write path itself
+(`aggregator.store.sql` writes each once, with `?` marks) and opens no connection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# PostgreSQL advisory lock keys are 64-bit hashes of this prefix plus a URL; a collision only makes two saves
+# wait for each other.
+URL_LOCK_PREFIX = "news-aggregator:url:"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One backend's SQL particulars. Statements are written with `?` marks; `sql()` makes them this
+    backend's. The upsert (`INSERT ... ON CONFLICT`) is the same on both (SQLite >= 3.24), so it is not here."""
+
+    name: str  # "sqlite" or "postgresql": the key of per-backend DDL in `aggregator.store.migrations`
+    placeholder: str
+    row_lock: str  # appended to a SELECT of a story row the save is about to change
+    url_lock: str | None  # run first in a save with the URL's lock key: saves of one URL queue; None: no need
+
+    def sql(self, statement: str) -> str:
+        return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
+
+
+# SQLite: one writer at a time per file, so BEGIN IMMEDIATE already serializes saves.
+SQLITE = Dialect(
+    name="sqlite",
+    placeholder="?",
+    row_lock="",
+    url_lock=None,
+)
+
+# PostgreSQL: many writers. Saves of one URL queue on a transaction-level advisory lock (READ COMMITTED then
+# shows the holder's row); concurrent sightings of one story decide one after the other on its row lock.
+POSTGRESQL = Dialect(
+    name="postgresql",
+    placeholder="%s",
+    row_lock=" FOR NO KEY UPDATE",
+    url_lock="SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+)
+
+
+class Statements:
+    """A DB-API connection or cursor that takes statements written with `?` marks, whatever its backend's."""
+
+    def __init__(self, target: Any, dialect: Dialect) -> None:
+        self.target = target
+        self.dialect = dialect
+
+    def execute(self, statement: str, args: Sequence[Any] = ()) -> Any:
+        return self.target.execute(self.dialect.sql(statement), args)
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.target.executemany(self.dialect.sql(statement), rows)
