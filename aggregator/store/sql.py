@@ -65,14 +65,26 @@ class SQLStorage(ABC):
 
     def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
              similarity: float | None, rule: str | None, fingerprint: bytes | None,
-             source_updated: str | None = None, canonical_claim: str | None = None) -> str:
+             source_updated: str | None = None, canonical_claim: str | None = None,
+             then: Callable[[], None] | None = None) -> str:
         """Store one sighting of `story_id`, creating the story if it is new. Returns "new" (a new story),
         "sighting" (a new place for a stored story; it may become the story's canonical item), "updated" (a
         new text for a stored URL, or a later version of the story from the same source at another URL: the
-        old text is kept as a version) or "seen" (a stored URL, text unchanged)."""
+        old text is kept as a version) or "seen" (a stored URL, text unchanged).
+
+        `then` runs last inside the item's transaction: what it writes on this storage's connection commits
+        with the story, or is rolled back with it when the save or `then` raises. PostgreSQL runs a save
+        again from the start after a serialization failure or deadlock, so `then` must be safe to repeat."""
         seen = Seen(story_id, url, source, article, text_hash, similarity, rule, fingerprint, source_updated,
                     canonical_claim, utc_now())
-        return self._unit(lambda tx: self._store(tx, seen))
+
+        def work(tx: Statements) -> str:
+            outcome = self._store(tx, seen)
+            if then is not None:
+                then()
+            return outcome
+
+        return self._unit(work)
 
     def _store(self, tx: Statements, seen: Seen) -> str:
         if tx.dialect.url_lock is not None:
