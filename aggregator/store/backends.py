@@ -1,9 +1,45 @@
-"""Opens the storage backend a database URL names: SQLite (a path or sqlite:///path) or PostgreSQL."""
+"""Database URLs, parsed in this one place, and the storage backend each names: SQLite (a path or
+sqlite:///path) or PostgreSQL (postgresql:// or postgres://, any libpq URL)."""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
 from aggregator.store.model import StoryStorage
 from aggregator.store.sqlite import SQLiteStorage
+
+logger = logging.getLogger(__name__)
+
+SQLITE_PREFIX = "sqlite:///"
+POSTGRESQL_PREFIXES = ("postgresql://", "postgres://")
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    """What a database URL names: `location` is the SQLite file's path, or the libpq URL as given."""
+
+    kind: Literal["sqlite", "postgresql"]
+    location: str
+
+
+def parse_database_url(text: str) -> DatabaseURL:
+    """`path/to/file.db` and `sqlite:///path/to/file.db` (so `sqlite:////abs/file.db`) name a SQLite file;
+    `postgresql://...` and `postgres://...` a PostgreSQL database. Anything else is a ValueError naming it."""
+    if text.startswith(POSTGRESQL_PREFIXES):
+        return DatabaseURL("postgresql", text)
+    path = text.removeprefix(SQLITE_PREFIX)
+    if not path or "://" in path:
+        raise ValueError("unsupported database URL %r (supported: a file path, sqlite:///path or "
+                         "postgresql://user@host/dbname)" % text)
+    return DatabaseURL("sqlite", path)
+
+
+def sqlite_path(db: str) -> str | None:
+    """The path of the SQLite file database URL `db` names, or None when it names a PostgreSQL database."""
+    parsed = parse_database_url(db)
+    return parsed.location if parsed.kind == "sqlite" else None
 
 
 def open_storage(db: str, batch_size: int = 1, batch_seconds: float = 1.0) -> StoryStorage:
@@ -11,13 +47,9 @@ def open_storage(db: str, batch_size: int = 1, batch_seconds: float = 1.0) -> St
 
     `batch_size`/`batch_seconds` batch SQLite saves (see `SQLiteStorage`). PostgreSQL commits every item:
     its users are distributed crawls, whose workers must see each other's stories at once."""
-    if db.startswith("sqlite:///"):
-        return SQLiteStorage(db.removeprefix("sqlite:///"), batch_size, batch_seconds)
-    if db.startswith(("postgresql://", "postgres://")):
-        from aggregator.store.postgres import PostgresStorage  # psycopg only when PostgreSQL is used
+    parsed = parse_database_url(db)
+    if parsed.kind == "sqlite":
+        return SQLiteStorage(parsed.location, batch_size, batch_seconds)
+    from aggregator.store.postgres import PostgresStorage  # psycopg only when PostgreSQL is used
 
-        return PostgresStorage.from_url(db)
-    if "://" in db:
-        raise ValueError("unsupported database URL %r (supported: a file path, sqlite:///path or "
-                         "postgresql://user@host/dbname)" % db)
-    return SQLiteStorage(db, batch_size, batch_seconds)
+    return PostgresStorage.from_url(parsed.location)

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from aggregator.store.backends import parse_database_url
+
 logger = logging.getLogger(__name__)
 
 
@@ -22,11 +24,14 @@ class LockBusy(RuntimeError):
 
 
 class CrawlLock:
-    """`with CrawlLock(db, wait=False):` — raises LockBusy at once (or waits, with wait=True)."""
+    """`with CrawlLock(db, wait=False):` — raises LockBusy at once (or waits, with wait=True). `db` names a
+    SQLite file: a path or sqlite:///path."""
 
     def __init__(self, db: str, wait: bool = False, poll_seconds: float = 0.5) -> None:
-        path = db.removeprefix("sqlite:///")
-        self.path = Path(path + ".lock")
+        parsed = parse_database_url(db)
+        if parsed.kind != "sqlite":
+            raise ValueError("CrawlLock locks a SQLite file, not %r: use crawl_lock()" % db)
+        self.path = Path(parsed.location + ".lock")
         self.db = db
         self.wait = wait
         self.poll_seconds = poll_seconds
@@ -94,7 +99,7 @@ class PostgresCrawlLock(CrawlLock):
 
         connection = psycopg.connect(self.db, autocommit=True)
         announced = False
-        while not connection.execute("SELECT pg_try_advisory_lock(%s)", (self.KEY,)).fetchone()[0]:
+        while connection.execute("SELECT pg_try_advisory_lock(%s)", (self.KEY,)).fetchone() != (True,):
             if not self.wait:
                 connection.close()
                 raise LockBusy("another crawl is running on %s; use --wait to wait for it" % self.db)
@@ -112,6 +117,6 @@ class PostgresCrawlLock(CrawlLock):
 
 def crawl_lock(db: str, wait: bool = False) -> CrawlLock:
     """The lock for database `db` (a path, sqlite:///path or postgresql://...)."""
-    if db.startswith(("postgresql://", "postgres://")):
+    if parse_database_url(db).kind == "postgresql":
         return PostgresCrawlLock(db, wait=wait)
     return CrawlLock(db, wait=wait)

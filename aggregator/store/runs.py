@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
-from aggregator.sqlitefile import enable_wal
+from aggregator.sqlitefile import connect
+from aggregator.store.backends import parse_database_url
+from aggregator.store.dialect import POSTGRESQL, SQLITE, Statements
 from aggregator.store.model import utc_now
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class CrawlSummary(Protocol):
     def exit_code(self) -> int: ...
     @property
     def reason(self) -> str: ...
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -71,23 +72,23 @@ class Run:
 
 
 class RunLog:
-    """Start and finish runs in a SQLite database file (the stories' own)."""
-
-    placeholder = "?"
+    """Start and finish runs in the stories' database (`db`: a SQLite path or URL, or a PostgreSQL URL)."""
 
     def __init__(self, db: str) -> None:
-        self.connection = self.connect(db)
-        self.execute(SCHEMA)
+        parsed = parse_database_url(db)
+        if parsed.kind == "sqlite":
+            self.connection: Any = connect(parsed.location)
+            self.statements = Statements(self.connection, SQLITE)
+        else:
+            import psycopg  # only when PostgreSQL is used
 
-    def connect(self, db: str) -> Any:
-        path = Path(db.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-        enable_wal(connection)
-        return connection
+            self.connection = psycopg.connect(parsed.location, autocommit=True)
+            self.statements = Statements(self.connection, POSTGRESQL)
+        id_type = "INTEGER" if parsed.kind == "sqlite" else "BIGSERIAL"
+        self.execute(SCHEMA.replace("INTEGER PRIMARY KEY", id_type + " PRIMARY KEY"))
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        return self.connection.execute(sql.replace("?", self.placeholder), args)
+        return self.statements.execute(sql, args)
 
     def start(self, sources: list[str]) -> int:
         cursor = self.execute("INSERT INTO runs (sources, started, pid) VALUES (?, ?, ?) RETURNING id",
@@ -127,20 +128,5 @@ class RunLog:
         self.connection.close()
 
 
-class PostgresRunLog(RunLog):
-    placeholder = "%s"
-
-    def connect(self, db: str) -> Any:
-        import psycopg
-
-        return psycopg.connect(db, autocommit=True)
-
-    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        sql = sql.replace("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY")
-        return super().execute(sql, args)
-
-
 def open_run_log(db: str) -> RunLog:
-    if db.startswith(("postgresql://", "postgres://")):
-        return PostgresRunLog(db)
     return RunLog(db)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from aggregator.sqlitefile import enable_wal
+from aggregator.sqlitefile import connect
 from aggregator.store.dialect import SQLITE, Statements
 from aggregator.store.model import SCHEMA_VERSION
 from aggregator.store.sql import SQLStorage
@@ -105,12 +105,9 @@ class SQLiteStorage(SQLStorage):
         self._batched = 0  # items saved in the open batch
         self._batch_started = 0.0
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db = connect(self.path)
         try:
             self.db.row_factory = sqlite3.Row
-            enable_wal(self.db)
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
             with self.db:
