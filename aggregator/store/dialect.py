@@ -1,5 +1,5 @@
-"""What SQL differs between SQLite and PostgreSQL for the story tables: parameter marks, row locks and the
-per-URL lock of a save. Owns no statement of the write path itself
+"""What SQL differs between SQLite and PostgreSQL for the story tables: parameter marks, row locks, the
+per-URL lock of a save and the lock of a schema change. Owns no statement of the write path itself
 (`aggregator.store.sql` writes each once, with `?` marks) and opens no connection."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# PostgreSQL advisory lock keys are 64-bit hashes of this prefix plus a URL; a collision only makes two saves
-# wait for each other.
+# PostgreSQL advisory lock keys are 64-bit hashes of these prefixes (plus a URL); a collision only makes two
+# saves wait for each other.
+SCHEMA_LOCK_KEY = "news-aggregator:schema"
 URL_LOCK_PREFIX = "news-aggregator:url:"
 
 
@@ -25,26 +26,36 @@ class Dialect:
     placeholder: str
     row_lock: str  # appended to a SELECT of a story row the save is about to change
     url_lock: str | None  # run first in a save with the URL's lock key: saves of one URL queue; None: no need
+    begin_schema_change: tuple[str, ...]  # opens the one transaction that may change the schema
+    table_exists: str  # one row when the table named by the argument exists
 
     def sql(self, statement: str) -> str:
         return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
 
 
-# SQLite: one writer at a time per file, so BEGIN IMMEDIATE already serializes saves.
+# SQLite: one writer at a time per file, so BEGIN IMMEDIATE already serializes saves and schema changes.
 SQLITE = Dialect(
     name="sqlite",
     placeholder="?",
     row_lock="",
     url_lock=None,
+    begin_schema_change=("BEGIN IMMEDIATE",),
+    table_exists="SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
 )
 
 # PostgreSQL: many writers. Saves of one URL queue on a transaction-level advisory lock (READ COMMITTED then
-# shows the holder's row); concurrent sightings of one story decide one after the other on its row lock.
+# shows the holder's row); concurrent sightings of one story decide one after the other on its row lock;
+# one process at a time changes the schema (concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog).
 POSTGRESQL = Dialect(
     name="postgresql",
     placeholder="%s",
     row_lock=" FOR NO KEY UPDATE",
     url_lock="SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+    # READ COMMITTED whatever the server's default, so what is read after the lock wait is what the previous
+    # holder committed (a serializable snapshot would date from before the wait).
+    begin_schema_change=("BEGIN ISOLATION LEVEL READ COMMITTED",
+                         "SELECT pg_advisory_xact_lock(hashtextextended('%s', 0))" % SCHEMA_LOCK_KEY),
+    table_exists="SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?",
 )
 
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 SAME_SOURCE_RULE = "same_source_update"  # a later version of the story from the outlet that ran it
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,4 @@
-"""Story storage in one SQLite file: the connection, its transactions and the schema; the SQL of saves and
-reads is `aggregator.store.sql`'s.
+"""Story storage in one SQLite file: the connection and its transactions; the SQL is `aggregator.store.sql`'s.
 
 Saves are batched: up to `batch_size` items, or `batch_seconds` of them, go in one transaction (each item in
 a savepoint of its own), so a crash leaves whole items or nothing of them, and a crawl does not pay a commit
@@ -18,71 +17,12 @@ from typing import TypeVar
 
 from aggregator.sqlitefile import connect
 from aggregator.store.dialect import SQLITE, Statements
-from aggregator.store.model import SCHEMA_VERSION
+from aggregator.store.migrations import migrate
 from aggregator.store.sql import SQLStorage
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS stories (
-    id TEXT PRIMARY KEY,
-    url TEXT NOT NULL,
-    source TEXT NOT NULL,
-    title TEXT,
-    text TEXT NOT NULL,
-    summary TEXT,
-    authors TEXT NOT NULL DEFAULT '[]',
-    tags TEXT NOT NULL DEFAULT '[]',
-    language TEXT,
-    image TEXT,
-    date_published TEXT,
-    date_modified TEXT,
-    date_source TEXT,
-    text_hash TEXT NOT NULL,
-    canonical_claim TEXT,
-    canonical_reason TEXT NOT NULL DEFAULT 'first_seen',
-    first_seen TEXT NOT NULL,
-    updated TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS stories_order ON stories (coalesce(date_published, first_seen));
-CREATE TABLE IF NOT EXISTS sightings (
-    id INTEGER PRIMARY KEY,
-    story_id TEXT NOT NULL REFERENCES stories (id),
-    url TEXT NOT NULL UNIQUE,
-    source TEXT NOT NULL,
-    title TEXT,
-    date_published TEXT,
-    first_seen TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    similarity REAL,
-    rule TEXT,
-    text_hash TEXT,
-    source_updated TEXT,
-    fingerprint BLOB
-);
-CREATE INDEX IF NOT EXISTS sightings_story ON sightings (story_id);
-CREATE TABLE IF NOT EXISTS story_versions (
-    id INTEGER PRIMARY KEY,
-    story_id TEXT NOT NULL REFERENCES stories (id),
-    url TEXT NOT NULL,
-    title TEXT,
-    text TEXT NOT NULL,
-    text_hash TEXT NOT NULL,
-    date_modified TEXT,
-    recorded_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS story_versions_story ON story_versions (story_id);
-CREATE TABLE IF NOT EXISTS http_validators (
-    url TEXT PRIMARY KEY,
-    etag TEXT,
-    last_modified TEXT,
-    updated_at TEXT NOT NULL
-);
-"""
-
 
 
 class SQLiteStorage(SQLStorage):
@@ -110,11 +50,7 @@ class SQLiteStorage(SQLStorage):
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            with self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                self.db.executescript(SCHEMA.replace("\n\n", "\n"))
-                self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                                (str(SCHEMA_VERSION),))
+            migrate(Statements(self.db, SQLITE), repr(self.path))
         except BaseException:
             self.db.close()
             raise
