@@ -1,8 +1,8 @@
-"""Which item of a story stands for it across outlets: the canonical item, chosen deliberately.
+"""Which item of a story stands for it across outlets: the story's primary item, chosen deliberately.
 
 Pure decisions over what storage knows of two items of one story; storage applies and records them.
-In order: a page's own `rel=canonical`/`og:url` naming the other outlet's URL; the earlier trustworthy
-publication date; the clearly more complete text; else the item seen first stays.
+In order: a page's own canonical URL (`rel=canonical`/`og:url`) naming the other outlet's URL; the earlier
+trustworthy publication date; the clearly more complete text; else the item seen first stays.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def _trusted(candidate: Candidate) -> datetime | None:
     return parsed[0] if parsed else None
 
 
-def choose_canonical(current: Candidate, new: Candidate) -> tuple[bool, str]:
-    """(whether `new` should replace `current` as the story's canonical item, the reason)."""
+def choose_primary(current: Candidate, new: Candidate) -> tuple[bool, str]:
+    """(whether `new` should replace `current` as the story's primary item, the reason)."""
     if new.canonical_claim and new.canonical_claim == current.url:
         return False, "declared_canonical"
     if current.canonical_claim and current.canonical_claim == new.url:

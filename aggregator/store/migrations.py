@@ -157,6 +157,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("the initial schema",
               sqlite=tuple(s.strip() for s in V1_SQLITE_SCHEMA.split(";") if s.strip()),
               postgresql=V1_POSTGRESQL_SCHEMA),
+    # "canonical" names only the canonical URL; the item a story shows is its primary item.
+    Migration("stories.canonical_reason renamed primary_reason",
+              both=("ALTER TABLE stories RENAME COLUMN canonical_reason TO primary_reason",)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -27,7 +27,7 @@ class Sighting:
 
 @dataclass(frozen=True)
 class Story:
-    """A stored story: its canonical item's content and metadata."""
+    """A stored story: its primary item's content and metadata."""
 
     id: str
     url: str
@@ -44,7 +44,12 @@ class Story:
     first_seen: str
     updated: str
     date_source: str | None = None
-    canonical_reason: str = "first_seen"  # why this item stands for the story (aggregator.store.identity)
+    primary_reason: str = "first_seen"  # why this item is the story's primary item (aggregator.store.identity)
+
+    @property
+    def canonical_reason(self) -> str:
+        """The old name of `primary_reason`, until `aggregator explain` reads the new one."""
+        return self.primary_reason
 
 
 class StoryStorage(Protocol):
@@ -79,7 +84,7 @@ def story_from_row(row: Any) -> Story:
         summary=row["summary"], authors=tuple(json.loads(row["authors"])), tags=tuple(json.loads(row["tags"])),
         language=row["language"], image=row["image"], date_published=row["date_published"],
         date_modified=row["date_modified"], first_seen=row["first_seen"], updated=row["updated"],
-        date_source=row["date_source"], canonical_reason=row["canonical_reason"],
+        date_source=row["date_source"], primary_reason=row["primary_reason"],
     )
 
 

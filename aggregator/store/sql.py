@@ -1,6 +1,6 @@
 """The one write path and every read query of story storage, written once over a `Dialect`.
 
-A save records one sighting: a new story, a new place for a stored story (which may become its canonical
+A save records one sighting: a new story, a new place for a stored story (which may become its primary
 item, see `aggregator.store.identity`), a new version, or a URL seen again. The backends
 (`aggregator.store.sqlite`, `aggregator.store.postgres`) supply only the connection and the unit of work
 each save runs in. Owns no DDL (`aggregator.store.migrations` does), knows nothing of Scrapy or of how
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from aggregator.store.dialect import URL_LOCK_PREFIX, Dialect, Statements
-from aggregator.store.identity import Candidate, choose_canonical
+from aggregator.store.identity import Candidate, choose_primary
 from aggregator.store.model import SAME_SOURCE_RULE, Sighting, Story, sighting_from_row, story_from_row, utc_now
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class SQLStorage(ABC):
              source_updated: str | None = None, canonical_claim: str | None = None,
              then: Callable[[], None] | None = None) -> str:
         """Store one sighting of `story_id`, creating the story if it is new. Returns "new" (a new story),
-        "sighting" (a new place for a stored story; it may become the story's canonical item), "updated" (a
+        "sighting" (a new place for a stored story; it may become the story's primary item), "updated" (a
         new text for a stored URL, or a later version of the story from the same source at another URL: the
         old text is kept as a version) or "seen" (a stored URL, text unchanged).
 
@@ -121,18 +121,18 @@ class SQLStorage(ABC):
         if seen.rule == SAME_SOURCE_RULE:
             self._new_version(tx, seen.story_id, seen, None)
             return "updated"
-        self._choose_canonical(tx, seen)
+        self._choose_primary(tx, seen)
         return "sighting"
 
-    def _choose_canonical(self, tx: Statements, seen: Seen) -> None:
-        """A new outlet's item of the story: it replaces the canonical item when it should (and why)."""
+    def _choose_primary(self, tx: Statements, seen: Seen) -> None:
+        """A new outlet's item of the story: it replaces the primary item when it should (and why)."""
         # The row lock (PostgreSQL) makes concurrent sightings of one story decide one after the other, each
-        # on the canonical item the previous one left.
+        # on the primary item the previous one left.
         current = tx.execute("SELECT url, date_published, date_source, length(text) AS text_length,"
                              " canonical_claim FROM stories WHERE id = ?" + tx.dialect.row_lock,
                              (seen.story_id,)).fetchone()
         article = seen.article
-        replace, reason = choose_canonical(
+        replace, reason = choose_primary(
             Candidate(current["url"], current["date_published"], current["date_source"], current["text_length"],
                       current["canonical_claim"]),
             Candidate(seen.url, article.date_published, article.date_source, len(article.text),
@@ -141,17 +141,17 @@ class SQLStorage(ABC):
             tx.execute(
                 "UPDATE stories SET url = ?, source = ?, title = ?, text = ?, summary = ?, authors = ?, tags = ?,"
                 " language = ?, image = ?, date_published = ?, date_modified = ?, date_source = ?, text_hash = ?,"
-                " canonical_claim = ?, canonical_reason = ?, updated = ? WHERE id = ?",
+                " canonical_claim = ?, primary_reason = ?, updated = ? WHERE id = ?",
                 (seen.url, seen.source, article.title, article.text, article.description,
                  json.dumps(list(article.authors)), json.dumps(list(article.tags)), article.language, article.image,
                  article.date_published, article.date_modified, article.date_source, seen.text_hash,
                  seen.canonical_claim, reason, seen.now, seen.story_id))
         elif reason != "first_seen":
-            tx.execute("UPDATE stories SET canonical_reason = ? WHERE id = ?", (reason, seen.story_id))
+            tx.execute("UPDATE stories SET primary_reason = ? WHERE id = ?", (reason, seen.story_id))
 
     def _new_version(self, tx: Statements, story_id: str, seen: Seen, fingerprint: bytes | None) -> None:
         """A later version of an item of story `story_id`: a stored URL with another text, or the same
-        source's item at a new URL. When it is the story's canonical item, the old text is kept as a version
+        source's item at a new URL. When it is the story's primary item, the old text is kept as a version
         and the story takes the new one."""
         story = tx.execute("SELECT url, source, title, text, text_hash, date_modified FROM stories WHERE id = ?"
                            + tx.dialect.row_lock, (story_id,)).fetchone()
@@ -264,7 +264,7 @@ class SQLStorage(ABC):
         return found
 
     def source_totals(self) -> dict[str, dict[str, Any]]:
-        """Per source: stories whose canonical item it holds, sightings, last sighting time."""
+        """Per source: stories whose primary item it holds, sightings, last sighting time."""
         totals: dict[str, dict[str, Any]] = {}
         db = self._statements()
         for row in db.execute("SELECT source, count(*) AS sightings, max(last_seen) AS last_seen FROM sightings"
