@@ -2,8 +2,8 @@
 
 `MIGRATIONS[n - 1]` takes a database from version n-1 to n (version 0: an empty database). A migration,
 once released, is never edited: a database made by any release is brought forward by the same steps.
-Owns every DDL statement of the story tables (stories, sightings, versions, validators); runs no other
-statement.
+Owns every DDL statement of the story database (stories, sightings, versions, validators, runs); runs no
+other statement.
 """
 
 from __future__ import annotations
@@ -153,6 +153,23 @@ V1_POSTGRESQL_SCHEMA = (
     )""",
 )
 
+# The run history, as `aggregator.store.runs` created it on every open before it became a migration (the same
+# definition, so a database that already has the table keeps it as it is).
+RUNS_TABLE = """CREATE TABLE IF NOT EXISTS runs (
+    id %s PRIMARY KEY,
+    sources TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    pages INTEGER,
+    stored INTEGER,
+    duplicates INTEGER,
+    updated INTEGER,
+    errors INTEGER,
+    exit_status INTEGER,
+    reason TEXT,
+    pid INTEGER
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("the initial schema",
               sqlite=tuple(s.strip() for s in V1_SQLITE_SCHEMA.split(";") if s.strip()),
@@ -160,6 +177,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     # "canonical" names only the canonical URL; the item a story shows is its primary item.
     Migration("stories.canonical_reason renamed primary_reason",
               both=("ALTER TABLE stories RENAME COLUMN canonical_reason TO primary_reason",)),
+    Migration("the runs table, made here instead of by every open of the run log",
+              sqlite=(RUNS_TABLE % "INTEGER",), postgresql=(RUNS_TABLE % "BIGSERIAL",)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,7 +1,7 @@
 """The run history: one row per crawl run (start, end, sources, pages, stored, duplicates, errors, exit status).
 
-Kept in the same database as the stories, in a `runs` table of its own; `aggregator runs` and
-`aggregator stats` read it. Writes nothing else.
+Kept in the same database as the stories, in a `runs` table of its own (made by
+`aggregator.store.migrations`, version 3); `aggregator runs` and `aggregator stats` read it. Writes nothing else.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from aggregator.sqlitefile import connect
 from aggregator.store.backends import parse_database_url
 from aggregator.store.dialect import POSTGRESQL, SQLITE, Statements
+from aggregator.store.migrations import migrate
 from aggregator.store.model import utc_now
 
 logger = logging.getLogger(__name__)
@@ -36,24 +37,6 @@ class CrawlSummary(Protocol):
     def exit_code(self) -> int: ...
     @property
     def reason(self) -> str: ...
-
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    sources TEXT NOT NULL,
-    started TEXT NOT NULL,
-    finished TEXT,
-    pages INTEGER,
-    stored INTEGER,
-    duplicates INTEGER,
-    updated INTEGER,
-    errors INTEGER,
-    exit_status INTEGER,
-    reason TEXT,
-    pid INTEGER
-)
-"""
 
 
 @dataclass(frozen=True)
@@ -84,8 +67,11 @@ class RunLog:
 
             self.connection = psycopg.connect(parsed.location, autocommit=True)
             self.statements = Statements(self.connection, POSTGRESQL)
-        id_type = "INTEGER" if parsed.kind == "sqlite" else "BIGSERIAL"
-        self.execute(SCHEMA.replace("INTEGER PRIMARY KEY", id_type + " PRIMARY KEY"))
+        try:  # the DSN names a PostgreSQL database without its password
+            migrate(self.statements, repr(parsed.location if parsed.kind == "sqlite" else self.connection.info.dsn))
+        except BaseException:
+            self.connection.close()
+            raise
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         return self.statements.execute(sql, args)
