@@ -62,19 +62,24 @@ class NewsSpider(scrapy.Spider):
 
     name = "news"
 
-    def __init__(self, sources: str = "", registry: str | None = None, refresh: bool | str = False,
+    def __init__(self, sources: str = "", registry: str | None = None, refresh: bool = False,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.registry_path = registry
         self.source_keys = [s.strip() for s in sources.split(",") if s.strip() and s.strip() != "all"]
-        self.refresh = refresh in (True, "1", "true", "True", "yes")
+        self.refresh = refresh
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> NewsSpider:
         settings = crawler.settings
         kwargs.setdefault("registry", settings.get("AGGREGATOR_SOURCES") or None)
         kwargs.setdefault("sources", settings.get("AGGREGATOR_CRAWL_SOURCES", ""))
-        kwargs.setdefault("refresh", settings.getbool("AGGREGATOR_REFRESH"))
+        if "refresh" in kwargs:
+            # `-a refresh=1` is AGGREGATOR_REFRESH, which aggregator.fetch.conditional reads too (the settings
+            # freeze only after the spider is made)
+            settings.set("AGGREGATOR_REFRESH", kwargs["refresh"] in (True, "1", "true", "True", "yes"),
+                         priority="spider")
+        kwargs["refresh"] = settings.getbool("AGGREGATOR_REFRESH")
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
         crawler.signals.connect(spider.on_dropped, signal=signals.request_dropped)

@@ -145,6 +145,18 @@ def test_refresh_refetches_everything(kinds: tuple[ServedSites, dict, Path], tmp
     assert "already stored:        %d" % count in log, log[:800]
 
 
+@pytest.mark.parametrize(("argument", "refresh"), [("1", True), ("no", False), (None, False)])
+def test_a_refresh_argument_is_the_refresh_setting(argument: str | None, refresh: bool) -> None:
+    """`scrapy crawl news -a refresh=1` also reaches the conditional GET middleware, which reads the setting."""
+    from scrapy.crawler import Crawler
+
+    from spiders.news import NewsSpider
+
+    crawler = Crawler(NewsSpider, {"AGGREGATOR_SOURCES": ""})
+    spider = NewsSpider.from_crawler(crawler, **({} if argument is None else {"refresh": argument}))
+    assert spider.refresh is refresh and crawler.settings.getbool("AGGREGATOR_REFRESH") is refresh
+
+
 def test_listing_page_pattern(kinds: tuple[ServedSites, dict, Path], tmp_path: Path) -> None:
     bases, expected, _ = kinds
     registry = tmp_path / "pattern.toml"
