@@ -10,7 +10,7 @@ from aggregator.urls import canonical_claim, resolve_canonical
 
 class CanonicalizePipeline:
     """Sets `canonical_url` from the page URL and its same-site `rel=canonical`, and `canonical_claim`
-    when the page names another outlet's URL as canonical (used to choose the story's canonical item)."""
+    when the page names another outlet's URL as canonical (used to choose the story's primary item)."""
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CanonicalizePipeline:

@@ -21,7 +21,7 @@ from aggregator.dedup.index import StoryIndex
 from aggregator.dedup.sqlite_bands import SQLiteBandStore
 from aggregator.extract.pool import ExtractionPool, default_workers
 from aggregator.redis_client import redis_client
-from aggregator.store.backends import open_storage
+from aggregator.store.backends import open_storage, sqlite_path
 from aggregator.store.model import StoryStorage
 from aggregator.store.sqlite import SQLiteStorage
 
@@ -47,9 +47,8 @@ def index_location(db: str, redis_url: str | None, configured: str | None) -> st
         return configured
     if redis_url:
         return redis_url
-    if "://" not in db or db.startswith("sqlite:///"):
-        return "sqlite:///" + db.removeprefix("sqlite:///")
-    return "memory://"
+    path = sqlite_path(db)
+    return "sqlite:///" + path if path is not None else "memory://"
 
 
 class DecisionGate:

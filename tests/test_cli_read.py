@@ -107,7 +107,7 @@ def test_explain_shows_the_sightings_rules_and_earlier_versions(db: Path) -> Non
     storage.close()
     assert story is not None
     assert lines[0] == "Story rail: %s" % story.title
-    assert lines[1].startswith("  canonical item: %s (%s) — chosen by " % (story.url, story.source))
+    assert lines[1].startswith("  primary item: %s (%s) — chosen by " % (story.url, story.source))
     assert lines[1].split(" — chosen by ")[1]
     assert lines[2] == "  published: %s (from meta); first seen %s" % (story.date_published, story.first_seen)
     assert lines[3] == "Sightings (2):"

@@ -102,7 +102,7 @@ def stats(db: str) -> None:
 @click.argument("story_id")
 @db_option
 def explain(story_id: str, db: str) -> None:
-    """Why a story is what it is: its canonical item and why, every sighting with the similarity and the
+    """Why a story is what it is: its primary item (the copy that stands for it) and why, every sighting with the similarity and the
     rule that matched it, and its earlier versions."""
     from aggregator.store.backends import open_storage
 
@@ -116,7 +116,7 @@ def explain(story_id: str, db: str) -> None:
     finally:
         storage.close()
     click.echo("Story %s: %s" % (story.id, story.title or "(untitled)"))
-    click.echo("  canonical item: %s (%s) — chosen by %s" % (story.url, story.source, story.canonical_reason))
+    click.echo("  primary item: %s (%s) — chosen by %s" % (story.url, story.source, story.primary_reason))
     click.echo("  published: %s (from %s); first seen %s" % (story.date_published or "-", story.date_source or "-",
                                                            story.first_seen))
     click.echo("Sightings (%d):" % len(sightings))

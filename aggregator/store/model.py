@@ -46,11 +46,6 @@ class Story:
     date_source: str | None = None
     primary_reason: str = "first_seen"  # why this item is the story's primary item (aggregator.store.identity)
 
-    @property
-    def canonical_reason(self) -> str:
-        """The old name of `primary_reason`, until `aggregator explain` reads the new one."""
-        return self.primary_reason
-
 
 class StoryStorage(Protocol):
     """What the pipelines and exporters need from a storage backend."""
