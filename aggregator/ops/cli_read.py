@@ -102,8 +102,8 @@ def stats(db: str) -> None:
 @click.argument("story_id")
 @db_option
 def explain(story_id: str, db: str) -> None:
-    """Why a story is what it is: its primary item (the copy that stands for it) and why, every sighting with the similarity and the
-    rule that matched it, and its earlier versions."""
+    """Why a story is what it is: its primary item (the copy that stands for it) and why, every sighting with
+    the similarity and the rule that matched it, and its earlier versions."""
     from aggregator.store.backends import open_storage
 
     storage = _open(open_storage, db)
