@@ -6,6 +6,7 @@ import argparse
 import itertools
 import json
 import logging
+import random
 import sys
 import time
 from collections import Counter, defaultdict
@@ -108,6 +109,49 @@ def run(name: str, method: Callable[[list[dict]], Iterator[tuple[str, str]]], do
     return result
 
 
+def partition(assignment: dict[str, str]) -> frozenset[frozenset[str]]:
+    """The groups of documents an assignment makes, whatever the story ids are called."""
+    members: dict[str, set[str]] = defaultdict(set)
+    for doc_id, story in assignment.items():
+        members[story].add(doc_id)
+    return frozenset(frozenset(group) for group in members.values())
+
+
+def order_test(make_method: Callable[[], Callable[[list[dict]], Iterator[tuple[str, str]]]], docs: list[dict],
+               truth: dict[str, dict], shuffles: int = 10) -> dict:
+    """Run a fresh method over the given order and ``shuffles`` shuffled orders (seeds 1..shuffles): the worst
+    P/R/F1, whether every order gives the same partition, and whether every document gets the same story id."""
+    orders = [list(docs)]
+    for seed in range(1, shuffles + 1):
+        shuffled = list(docs)
+        random.Random(seed).shuffle(shuffled)
+        orders.append(shuffled)
+    results, partitions, assignments = [], set(), []
+    for order in orders:
+        predicted = dict(make_method()(order))
+        results.append(evaluate(predicted, truth))
+        partitions.add(partition(predicted))
+        assignments.append(predicted)
+    return {
+        "orders": len(orders),
+        "worst_precision": min(r["precision"] for r in results),
+        "worst_recall": min(r["recall"] for r in results),
+        "worst_f1": min(r["f1"] for r in results),
+        "best_f1": max(r["f1"] for r in results),
+        "same_partition": len(partitions) == 1,
+        "same_ids": all(assignment == assignments[0] for assignment in assignments),
+    }
+
+
+def report_orders(name: str, result: dict) -> str:
+    """One line for an order test."""
+    return ("order test (%s, given + %d shuffled): worst P %.3f  R %.3f  F1 %.3f (best F1 %.3f); "
+            "same partition in every order: %s; same story ids: %s"
+            % (name, result["orders"] - 1, result["worst_precision"], result["worst_recall"], result["worst_f1"],
+               result["best_f1"], "yes" if result["same_partition"] else "NO",
+               "yes" if result["same_ids"] else "NO"))
+
+
 def report(result: dict) -> str:
     """Human-readable lines for one method."""
     lines = [
@@ -134,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                             else float, help="StoryIndex %s (default: the StoryIndex default)" % option)
     parser.add_argument("--repeat", type=int, default=1,
                         help="also run our index with this many seeds and report the spread (default: %(default)s)")
+    parser.add_argument("--shuffles", type=int, default=10,
+                        help="also run this many shuffled orders (seeds 1..N) and print the worst (default: %(default)s)")
     args = parser.parse_args(argv)
     if not (args.data_dir / "docs.jsonl").is_file():
         parser.error("no docs.jsonl in %s" % args.data_dir)
@@ -141,14 +187,22 @@ def main(argv: list[str] | None = None) -> int:
     truth = {row["id"]: row for row in load_jsonl(args.data_dir / "truth.jsonl")}
     print("%d documents from %s" % (len(docs), args.data_dir))
     options = {name: value for name, value in vars(args).items()
-               if value is not None and name not in ("data_dir", "seed", "repeat")}
+               if value is not None and name not in ("data_dir", "seed", "repeat", "shuffles")}
     index = StoryIndex(seed=args.seed, **options)
     ours = run("ours: %r" % index, lambda d: dedup_corpus(d, index), docs, truth)
     print(report(ours))
+    if args.shuffles:
+        print(report_orders("ours", order_test(
+            lambda: (lambda d: dedup_corpus(d, StoryIndex(seed=args.seed, **options))), docs, truth,
+            args.shuffles)))
     lsh = MinHashLSH(threshold=0.8, num_perm=128)
     baseline = run("baseline: MinHashLSH threshold 0.8, word 5-shingles", lambda d: baseline_corpus(d, lsh),
                    docs, truth)
     print(report(baseline))
+    if args.shuffles:
+        print(report_orders("baseline", order_test(
+            lambda: (lambda d: baseline_corpus(d, MinHashLSH(threshold=0.8, num_perm=128))), docs, truth,
+            args.shuffles)))
     print("end-to-end speed-up over baseline: %.1fx" % (ours["docs_per_second"] / baseline["docs_per_second"]))
     texts = [doc.get("text") or "" for doc in docs]
     ours_signing = signing_speed(index.fingerprint, texts)
