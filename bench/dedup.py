@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import logging
@@ -69,7 +70,7 @@ def pairs_by_story(assignment: dict[str, str]) -> set[tuple[str, str]]:
     members: dict[str, list[str]] = defaultdict(list)
     for doc_id, story in assignment.items():
         members[story].append(doc_id)
-    return {tuple(sorted(pair)) for group in members.values() for pair in itertools.combinations(group, 2)}
+    return {(min(a, b), max(a, b)) for group in members.values() for a, b in itertools.combinations(group, 2)}
 
 
 def evaluate(predicted: dict[str, str], truth: dict[str, dict]) -> dict:
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="also run our index with this many seeds and report the spread (default: %(default)s)")
     parser.add_argument("--shuffles", type=int, default=10,
-                        help="also run this many shuffled orders (seeds 1..N) and print the worst (default: %(default)s)")
+                        help="also run this many shuffled orders (seeds 1..N), print the worst (default: %(default)s)")
     args = parser.parse_args(argv)
     if not (args.data_dir / "docs.jsonl").is_file():
         parser.error("no docs.jsonl in %s" % args.data_dir)
@@ -192,29 +193,33 @@ def main(argv: list[str] | None = None) -> int:
     ours = run("ours: %r" % index, lambda d: dedup_corpus(d, index), docs, truth)
     print(report(ours))
     if args.shuffles:
-        print(report_orders("ours", order_test(
-            lambda: (lambda d: dedup_corpus(d, StoryIndex(seed=args.seed, **options))), docs, truth,
-            args.shuffles)))
+        def fresh_ours() -> Callable[[list[dict]], Iterator[tuple[str, str]]]:
+            index = StoryIndex(seed=args.seed, **options)
+            return lambda d: dedup_corpus(d, index)
+
+        print(report_orders("ours", order_test(fresh_ours, docs, truth, args.shuffles)))
     lsh = MinHashLSH(threshold=0.8, num_perm=128)
     baseline = run("baseline: MinHashLSH threshold 0.8, word 5-shingles", lambda d: baseline_corpus(d, lsh),
                    docs, truth)
     print(report(baseline))
     if args.shuffles:
-        print(report_orders("baseline", order_test(
-            lambda: (lambda d: baseline_corpus(d, MinHashLSH(threshold=0.8, num_perm=128))), docs, truth,
-            args.shuffles)))
+        def fresh_baseline() -> Callable[[list[dict]], Iterator[tuple[str, str]]]:
+            lsh = MinHashLSH(threshold=0.8, num_perm=128)
+            return lambda d: baseline_corpus(d, lsh)
+
+        print(report_orders("baseline", order_test(fresh_baseline, docs, truth, args.shuffles)))
     print("end-to-end speed-up over baseline: %.1fx" % (ours["docs_per_second"] / baseline["docs_per_second"]))
     texts = [doc.get("text") or "" for doc in docs]
     ours_signing = signing_speed(index.fingerprint, texts)
-    plain = {n: signing_speed(lambda text, n=n: baseline_signature(text, num_perm=n), texts)
+    plain = {n: signing_speed(functools.partial(baseline_signature, num_perm=n), texts)
              for n in sorted({128, index.num_perm})}
     print("signing only: ours %.0f docs/s (num_perm=%d); plain per-shingle MinHash.update loop %s; speed-up %s"
           % (ours_signing, index.num_perm,
              ", ".join("%.0f docs/s (num_perm=%d)" % (speed, n) for n, speed in plain.items()),
              ", ".join("%.1fx vs num_perm=%d" % (ours_signing / speed, n) for n, speed in plain.items())))
     if args.repeat > 1:
-        runs = [run("seed %d" % seed, lambda d, s=seed: dedup_corpus(d, StoryIndex(seed=s, **options)), docs, truth)
-                for seed in range(1, args.repeat + 1)]
+        runs = [run("seed %d" % seed, functools.partial(dedup_corpus, index=StoryIndex(seed=seed, **options)), docs,
+                    truth) for seed in range(1, args.repeat + 1)]
         precisions = [r["precision"] for r in runs]
         recalls = [r["recall"] for r in runs]
         print("over %d seeds: P min %.3f mean %.3f, R min %.3f mean %.3f"
