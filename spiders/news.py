@@ -33,6 +33,7 @@ from aggregator.instants import parse_date
 from aggregator.items import ArticleItem
 from aggregator.sources import Source, load_registry
 from aggregator.store.model import StoryStorage
+from aggregator.text import clean_hints
 from aggregator.urls import canonical_url
 from pipelines.resources import crawl_resources
 
@@ -184,7 +185,7 @@ class NewsSpider(scrapy.Spider):
                     self._count("articles/skipped_known")
                     return None
                 self._count("articles/changed")
-        hints = dict(hints or {})
+        hints = clean_hints(hints or {})  # what a feed or sitemap says enters here, as a page's text does
         if source.language:
             hints.setdefault("language", source.language)
         return scrapy.Request(url, callback=self.parse_article, errback=self.on_error,
