@@ -9,6 +9,7 @@ It never extracts, deduplicates or stores: that is the pipelines' work.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from functools import cached_property
@@ -50,6 +51,11 @@ def _when(value: str | None) -> datetime | None:
     return parsed[0] if parsed else None
 
 
+def _snake(name: str) -> str:
+    """`UnicodeEncodeError` as `unicode_encode_error`: a counter's cause from an exception's class."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
 def _join(response: Response, link: str) -> str:
     """`link` made absolute against the page; left as is when it cannot be (article_request reports it)."""
     try:
@@ -84,6 +90,7 @@ class NewsSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
         crawler.signals.connect(spider.on_dropped, signal=signals.request_dropped)
+        crawler.signals.connect(spider.on_item_error, signal=signals.item_error)
         return spider
 
     @classmethod
@@ -340,6 +347,15 @@ class NewsSpider(scrapy.Spider):
         if content_type.split("/")[0] in BINARY_MAIN_TYPES or content_type in BINARY_TYPES \
                 or content_type.startswith("application/vnd."):
             raise StopDownload(fail=True)
+
+    def on_item_error(self, item: Any, failure: Failure) -> None:
+        """A pipeline raised on one item (DropItem aside): a counted error named after the exception, so the
+        crawl exits 3 and the summary says why; Scrapy has logged the traceback, this line names the URL."""
+        cause = "item_%s" % _snake(type(failure.value).__name__)
+        url = getattr(item, "url", None) or "(an item without a URL)"
+        logger.error("Processing %s (source %s) failed (%s): %s", url, getattr(item, "source", "?"), cause,
+                     failure.getErrorMessage())
+        self._count("errors/%s" % cause)
 
     def on_dropped(self, request: Request) -> None:
         """A redirect back to a URL of its own chain is dropped by the duplicate filter: that is a loop."""
