@@ -1,5 +1,5 @@
 """SSRFGuardMiddleware: private, loopback, link-local and metadata addresses are refused unless the
-registry names the host; other schemes are never fetched."""
+request's own source names the host; other schemes are never fetched."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from scrapy import Request
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 
-from aggregator.sources import parse_registry
 from aggregator.fetch.ssrf import RefusedAddress, SSRFGuardMiddleware, trusted_hosts
+from aggregator.sources import parse_registry
 
 
 class Stats:
@@ -37,8 +37,8 @@ def guard() -> SSRFGuardMiddleware:
     return SSRFGuardMiddleware(Stats(), trusted_hosts(REGISTRY.values()))
 
 
-def fetch(middleware: SSRFGuardMiddleware, url: str) -> Any:
-    return asyncio.run(middleware.process_request(Request(url)))
+def fetch(middleware: SSRFGuardMiddleware, url: str, source: str = "public") -> Any:
+    return asyncio.run(middleware.process_request(Request(url, cb_kwargs={"source": REGISTRY[source]})))
 
 
 @pytest.mark.parametrize("url", [
@@ -52,7 +52,7 @@ def test_non_public_addresses_are_refused_and_counted(url: str) -> None:
     middleware = guard()
     with pytest.raises(RefusedAddress):
         fetch(middleware, url)
-    assert middleware.stats.values == {"aggregator/errors/ssrf_refused": 1}  # type: ignore[attr-defined]
+    assert middleware.stats.values == {"aggregator/errors/ssrf_refused": 1}
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://news.example/x", "gopher://127.0.0.1:6379/_x",
@@ -62,17 +62,28 @@ def test_other_schemes_are_refused(url: str) -> None:
         fetch(guard(), url)
 
 
-@pytest.mark.parametrize("url", ["https://news.example/2026/story", "http://10.1.2.3:8080/news/story",
-                                 "http://93.184.215.14/story", "http://[2606:4700::1111]/story"])
-def test_configured_hosts_and_public_addresses_pass(url: str) -> None:
+@pytest.mark.parametrize("url", ["https://news.example/2026/story", "http://93.184.215.14/story",
+                                 "http://[2606:4700::1111]/story"])
+def test_public_addresses_pass(url: str) -> None:
     assert fetch(guard(), url) is None
 
 
 def test_a_source_on_a_private_address_is_trusted_for_its_own_host_only() -> None:
-    assert ("10.1.2.3", 8080) in trusted_hosts(REGISTRY.values())
-    assert ("news.example", 443) in trusted_hosts(REGISTRY.values())
+    assert trusted_hosts(REGISTRY.values()) == {"public": frozenset({("news.example", 443)}),
+                                                "intranet": frozenset({("10.1.2.3", 8080)})}
+    assert fetch(guard(), "http://10.1.2.3:8080/news/story", source="intranet") is None
     with pytest.raises(RefusedAddress):
-        fetch(guard(), "http://10.1.2.4:8080/news/neighbour")
+        fetch(guard(), "http://10.1.2.4:8080/news/neighbour", source="intranet")
+
+
+def test_a_private_host_one_source_configures_is_refused_to_every_other_source() -> None:
+    with pytest.raises(RefusedAddress):
+        fetch(guard(), "http://10.1.2.3:8080/news/story", source="public")
+    with pytest.raises(RefusedAddress):  # a request of no source (Scrapy's own) is not trusted either
+        asyncio.run(guard().process_request(Request("http://10.1.2.3:8080/news/story")))
+    # robots.txt requests belong to no source: trusted on a host some source configures
+    robots = Request("http://10.1.2.3:8080/robots.txt", meta={"dont_obey_robotstxt": True})
+    assert asyncio.run(guard().process_request(robots)) is None
 
 
 def test_switched_off_guard_is_not_configured() -> None:

@@ -2,8 +2,9 @@
 
 A link found in a feed, sitemap or page (or a redirect) whose host is, or resolves to, a loopback, private,
 link-local (cloud metadata), shared, reserved or multicast address is refused before any connection is
-made, and so is any scheme other than http(s). The hosts of the sources' own configured URLs are trusted
-(a source on an intranet, or the tests' loopback sites, is fetched on its own host and port). Owns this
+made, and so is any scheme other than http(s). A source's own configured hosts are trusted for that source's
+requests only (an intranet source, or the tests' loopback sites, is fetched on its own host and port; another
+source's links there are refused): every request carries its `Source` in `cb_kwargs["source"]`. Owns this
 decision only; the spider's errback ignores the refusals it causes, as they are counted here.
 """
 
@@ -24,7 +25,7 @@ from aggregator.sources import RegistryError, Source, load_registry
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RefusedAddress", "SSRFGuardMiddleware", "is_public_address", "trusted_hosts"]
+__all__ = ["RefusedAddress", "SSRFGuardMiddleware", "is_public_address", "source_key", "trusted_hosts"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Metadata services some clouds run on addresses that `is_global` alone would not flag everywhere.
@@ -57,17 +58,29 @@ def _host_port(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower().rstrip("."), port
 
 
-def trusted_hosts(sources: Iterable[Source]) -> frozenset[tuple[str, int | None]]:
-    """(host, port) of every URL the registry configures: fetched even when private."""
-    hosts = set()
+HostPort = tuple[str, int | None]
+
+
+def trusted_hosts(sources: Iterable[Source]) -> dict[str, frozenset[HostPort]]:
+    """Per source key, the (host, port) of every URL that source configures: fetched for it even when private."""
+    trusted = {}
     for source in sources:
         urls = [*source.start_urls, *((source.homepage,) if source.homepage else ()),
-                *((source.pagination,) if source.pagination else ())]
+                *((source.pagination.replace("{page}", "1"),) if source.pagination else ())]
+        hosts = set()
         for url in urls:
             _, host, port = _host_port(url)
             if host:
                 hosts.add((host, port))
-    return frozenset(hosts)
+        trusted[source.key] = frozenset(hosts)
+    return trusted
+
+
+def source_key(request: Request) -> str | None:
+    """The key of the source a request was made for (None for a request of no source)."""
+    source = request.cb_kwargs.get("source")
+    key = getattr(source, "key", None)
+    return key if isinstance(key, str) else None
 
 
 class SSRFGuardMiddleware:
@@ -75,9 +88,12 @@ class SSRFGuardMiddleware:
 
     Put it before RobotsTxtMiddleware (100), so no robots.txt is asked of a refused host either."""
 
-    def __init__(self, stats: Any, trusted: frozenset[tuple[str, int | None]]) -> None:
+    def __init__(self, stats: Any, trusted: dict[str, frozenset[HostPort]]) -> None:
         self.stats = stats
         self.trusted = trusted
+        # robots.txt requests belong to no source; RobotsTxtMiddleware (100) asks them only for a host whose
+        # request this guard (50) has let through, so a host some source trusts is trusted for its robots.txt
+        self.trusted_by_any = frozenset().union(*trusted.values())
         self.verdicts: dict[str, str | None] = {}  # host -> why it is refused (None: public), per crawl
 
     @classmethod
@@ -95,7 +111,7 @@ class SSRFGuardMiddleware:
         scheme, host, port = _host_port(request.url)
         if scheme not in DEFAULT_PORTS:
             self._refuse(request, "scheme %r is never fetched" % scheme)
-        if (host, port) in self.trusted:
+        if self._trusted(request, (host, port)):
             return None
         if host not in self.verdicts:
             self.verdicts[host] = await self._verdict(host, port)
@@ -103,6 +119,13 @@ class SSRFGuardMiddleware:
         if why is not None:
             self._refuse(request, why)
         return None
+
+    def _trusted(self, request: Request, host_port: HostPort) -> bool:
+        key = source_key(request)
+        if key is not None:
+            return host_port in self.trusted.get(key, ())
+        is_robots = request.meta.get("dont_obey_robotstxt") and urlsplit(request.url).path == "/robots.txt"
+        return bool(is_robots) and host_port in self.trusted_by_any
 
     async def _verdict(self, host: str, port: int | None) -> str | None:
         """Why `host` must not be fetched, or None when every address it has is public."""
