@@ -26,7 +26,7 @@ from aggregator.extract.pool import WorkerCrashed
 from aggregator.fetch.conditional import CONDITIONAL_GET
 from aggregator.fetch.discovery import article_links, discover_feeds, next_page
 from aggregator.fetch.faults import NotFetched, classify
-from aggregator.fetch.feeds import FeedError, UnsafeFeedError, parse_feed
+from aggregator.fetch.feeds import FeedError, parse_feed
 from aggregator.fetch.headers import header_text
 from aggregator.fetch.redis_queue import request_done
 from aggregator.fetch.sitemaps import SitemapError, parse_sitemap, sitemaps_from_robots
@@ -227,10 +227,6 @@ class NewsSpider(scrapy.Spider):
         try:
             feed = await self.off_reactor(response.url, parse_feed, response.body, response.url,
                                           header_text(response.headers, "Content-Type"))
-        except UnsafeFeedError as exc:
-            logger.error("Feed %s of source %s refused: %s", response.url, source.key, exc)
-            self._count("errors/feed_unsafe")
-            return
         except (FeedError, WorkerCrashed) as exc:
             logger.error("Feed %s of source %s unusable: %s", response.url, source.key, exc)
             self._count("errors/feed_unusable")
@@ -239,6 +235,14 @@ class NewsSpider(scrapy.Spider):
             logger.warning("Feed %s of source %s is malformed but usable: %s",
                            response.url, source.key, feed.problem)
             self._count("feeds/malformed_used")
+        if feed.dtd_dropped:
+            logger.warning("Feed %s of source %s has a DOCTYPE: read without it (%d entity declaration(s) ignored,"
+                           " nothing expanded or loaded)", response.url, source.key, feed.entities_ignored)
+            self.crawler.stats.inc_value("aggregator/feeds/entities_ignored", feed.entities_ignored)
+        if feed.char_refs_replaced:
+            logger.warning("Feed %s of source %s: %d reference(s) to characters XML cannot carry, read as U+FFFD",
+                           response.url, source.key, feed.char_refs_replaced)
+            self.crawler.stats.inc_value("aggregator/repaired/feed_char_refs", feed.char_refs_replaced)
         if feed.guid_conflicts:
             logger.warning("Feed %s of source %s reuses guids across links (or changes a link's guid) %d time(s):"
                            " articles are keyed by URL, so nothing is lost or doubled", response.url, source.key,

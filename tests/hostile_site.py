@@ -62,6 +62,8 @@ class Expected:
     errors: dict[str, int] = field(default_factory=dict)  # aggregator/errors/<cause> -> count
     faults: dict[str, str] = field(default_factory=dict)  # path -> cause its log line must name
     never_fetched: list[str] = field(default_factory=list)  # URLs the SSRF guard must refuse
+    entities_ignored: int = 0  # entity declarations in dropped DOCTYPEs (aggregator/feeds/entities_ignored)
+    char_refs_replaced: int = 0  # aggregator/repaired/feed_char_refs
 
 
 def build(server: FaultServer, secret_base: str) -> Expected:
@@ -149,6 +151,7 @@ def build(server: FaultServer, secret_base: str) -> Expected:
     routes["/feeds/truncated"] = page(cut[: cut.index("never-announced") - 20], "application/rss+xml")
     routes["/feeds/garbage"] = page(b"\x00\x01 this is not a feed \xff\xfe <<<", "application/rss+xml")
     expected.errors["feed_unusable"] = 1
+    # Entity declarations are dropped unread (nothing expanded, no DTD loaded): the entries are kept.
     lol = ('<!DOCTYPE rss [<!ENTITY a "lollollollol">' + "".join(
         '<!ENTITY %s "%s">' % (chr(98 + i), ("&%s;" % chr(97 + i)) * 10) for i in range(8)) + "]>\n")
     routes["/feeds/billion-laughs"] = page(rss(base, [("&i; laughs", base + "/news/lol", "lol")], lol)
@@ -156,7 +159,18 @@ def build(server: FaultServer, secret_base: str) -> Expected:
     xxe = '<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
     routes["/feeds/xxe"] = page(rss(base, [("&xxe;", base + "/news/xxe", "xxe")], xxe).replace("&amp;xxe;", "&xxe;"),
                                 "application/rss+xml")
-    expected.errors["feed_unsafe"] = 2
+    # A harmless entity, an XXE example quoted in the text, invalid character references: all entries kept.
+    odd = rss(base, [("Caf&eacute;&nbsp;news", base + "/news/odd-entity", "oe"),
+                     ("How XXE works", base + "/news/odd-quoted", "oq"),
+                     ("bad &#xD800; and &#x110000; refs", base + "/news/odd-refs", "or")],
+              '<!DOCTYPE rss [<!ENTITY nbsp "&#160;">]>\n').replace("&amp;", "&").replace(
+        "<link>%s/news/odd-quoted</link>" % base, "<link>%s/news/odd-quoted</link><description><![CDATA[<!DOCTYPE "
+        'foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><foo>&xxe;</foo>]]></description>' % base)
+    routes["/feeds/odd-xml"] = page(odd, "application/rss+xml")
+    for slug in ("lol", "xxe", "odd-entity", "odd-quoted", "odd-refs"):
+        good("/news/" + slug)
+    expected.entities_ignored = 9 + 1 + 1
+    expected.char_refs_replaced = 2
     return expected
 
 
@@ -171,7 +185,7 @@ SOURCES = """
 [sources.hostile]
 name = "Hostile Herald"
 feed = ["%(base)s/feed.rss", "%(base)s/feeds/as-html", "%(base)s/feeds/truncated", "%(base)s/feeds/garbage",
-        "%(base)s/feeds/billion-laughs", "%(base)s/feeds/xxe"]
+        "%(base)s/feeds/billion-laughs", "%(base)s/feeds/xxe", "%(base)s/feeds/odd-xml"]
 """
 
 

@@ -1,31 +1,60 @@
-"""Feeds that declare XML entities are refused before feedparser sees them; bad JSON Feed shapes are not fatal;
-page bytes with missing or wrong charsets decode to the right text (aggregator.extract.encoding)."""
+"""Feeds reach feedparser without their DOCTYPE (no entity expanded, no DTD loaded, the items kept) and with
+invalid character references replaced; bad JSON Feed shapes are not fatal; page bytes with missing or wrong
+charsets decode to the right text (aggregator.extract.encoding)."""
 
 from __future__ import annotations
 
 import pytest
 
 from aggregator.extract.encoding import decode_page
-from aggregator.fetch.feeds import UnsafeFeedError, parse_feed
+from aggregator.fetch.feeds import FeedError, parse_feed
 
-ITEM = "<item><title>t</title><link>https://news.example/a</link></item>"
+ITEM = "<item><title>t &c; &xxe; &nbsp;</title><link>https://news.example/a</link></item>"
 LAUGHS = ('<!DOCTYPE rss [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
           '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>')
 
 
-@pytest.mark.parametrize("doctype", [
-    LAUGHS,
-    '<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>',
-    '<!DOCTYPE rss [<!ENTITY % remote SYSTEM "http://169.254.169.254/x.dtd"> %remote;]>',
-    '<!DOCTYPE rss [<!-- %s --><!ENTITY late "x">]>' % ("padding " * 20000),
-    '<!doctype rss [<!entity lower "x">]>',
+@pytest.mark.parametrize(("doctype", "declarations"), [
+    (LAUGHS, 3),
+    ('<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', 1),
+    ('<!DOCTYPE rss [<!ENTITY % remote SYSTEM "http://169.254.169.254/x.dtd"> %remote;]>', 1),
+    ('<!DOCTYPE rss [<!-- %s <!ENTITY commented "x"> --><!ENTITY late "x">]>' % ("padding " * 20000), 1),
+    ('<!doctype rss [<!entity lower "x">]>', 1),
+    ('<!DOCTYPE rss [<!ENTITY nbsp "&#160;"><!ENTITY q "]>"><!ENTITY after "y">]>', 3),
+    ('<!DOCTYPE rss SYSTEM "http://169.254.169.254/rss.dtd">', 0),
 ])
-def test_entity_declarations_are_refused(doctype: str) -> None:
+def test_a_doctype_is_dropped_unread_and_the_items_are_kept(doctype: str, declarations: int) -> None:
     body = '<?xml version="1.0"?>\n%s<rss version="2.0"><channel>%s</channel></rss>' % (doctype, ITEM)
-    with pytest.raises(UnsafeFeedError):
-        parse_feed(body.encode("utf-8"), "https://news.example/feed")
-    with pytest.raises(UnsafeFeedError):  # however the body is encoded
-        parse_feed(body.encode("utf-16"), "https://news.example/feed")
+    feed = parse_feed(body.encode("utf-8"), "https://news.example/feed")
+    (entry,) = feed.entries
+    assert entry.link == "https://news.example/a"
+    assert "lol" not in (entry.title or "") and "root:" not in (entry.title or "")
+    assert feed.dtd_dropped and feed.entities_ignored == declarations
+    try:  # however the body is encoded, nothing is expanded (feedparser cannot read this UTF-16 body at all)
+        feed = parse_feed(body.encode("utf-16"), "https://news.example/feed")
+        assert not any("lol" in (e.title or "") for e in feed.entries)
+    except FeedError:
+        pass
+
+
+def test_a_quoted_xxe_example_in_the_text_is_just_text() -> None:
+    quoted = ('<item><title>How XXE works</title><link>https://news.example/xxe</link><description><![CDATA['
+              '<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><foo>&xxe;</foo>]]></description></item>')
+    body = '<?xml version="1.0"?>\n<rss version="2.0"><channel>%s%s</channel></rss>' % (ITEM, quoted)
+    feed = parse_feed(body.encode(), "https://news.example/feed")
+    assert [e.link for e in feed.entries] == ["https://news.example/a", "https://news.example/xxe"]
+    assert "ENTITY xxe" in (feed.entries[1].summary or "") and not feed.dtd_dropped
+
+
+@pytest.mark.parametrize("reference", ["&#xD800;", "&#x110000;", "&#0;", "&#xFFFE;", "&#99999999999999999999;",
+                                       "&#x%s;" % ("f" * 5000), "&#%s;" % ("9" * 5000)])
+def test_an_invalid_character_reference_does_not_drop_the_feed(reference: str) -> None:
+    body = ('<rss version="2.0"><channel><title>t</title><item><title>bad %s here</title>'
+            "<link>https://n.example/a</link></item><item><title>fine</title><link>https://n.example/b</link></item>"
+            "</channel></rss>" % reference)
+    feed = parse_feed(body.encode(), "https://n.example/feed")
+    assert [e.link for e in feed.entries] == ["https://n.example/a", "https://n.example/b"]
+    assert feed.entries[0].title == "bad \ufffd here" and feed.char_refs_replaced == 1
 
 
 def test_a_doctype_without_entities_is_fine() -> None:

@@ -1,8 +1,9 @@
 """Feed parsing: RSS 0.9x/1.0/2.0, Atom and JSON Feed bodies into plain `FeedEntry` records.
 
-Owns the mapping from feedparser's (and JSON Feed's) shapes onto the hints that travel with an article,
-and the refusal of XML that declares entities (billion laughs, XXE) before feedparser sees it; does no
-fetching.
+Owns the mapping from feedparser's (and JSON Feed's) shapes onto the hints that travel with an article. XML
+reaches feedparser without its DOCTYPE and with invalid character references replaced
+(`aggregator.fetch.xmlsafety`): no entity is ever expanded, no DTD loaded, and the feed's items are kept.
+Parsing raises nothing but `FeedError`. Does no fetching.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import calendar
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+
+from aggregator.fetch.xmlsafety import SafeXML, make_safe
 
 logger = logging.getLogger(__name__)
 
@@ -55,33 +57,13 @@ class ParsedFeed:
     title: str | None = None
     problem: str | None = None  # set when the feed was malformed but still yielded entries
     guid_conflicts: int = 0  # entries whose guid another link had, or whose link came with another guid
+    entities_ignored: int = 0  # entity declarations of the DOCTYPE that was dropped unread
+    dtd_dropped: bool = False
+    char_refs_replaced: int = 0  # references to characters XML cannot carry, read as U+FFFD
 
 
 class FeedError(ValueError):
     """A body that is not a usable feed."""
-
-
-class UnsafeFeedError(FeedError):
-    """An XML body whose DOCTYPE declares entities: refused unparsed, so none is ever expanded."""
-
-
-# Entity declarations can only live in a DOCTYPE's internal subset. A DOCTYPE followed anywhere by
-# `<!ENTITY` is refused, however the subset is padded or commented; searched in whatever UTF the body is in.
-_DOCTYPE = re.compile(r"<!DOCTYPE\b", re.I)
-_DECLARES_ENTITY = re.compile(r"<!ENTITY\b", re.I)
-_UTF_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
-             (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
-             (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
-             (b"\x00<", "utf-16-be"), (b"<\x00", "utf-16-le"))
-
-
-def refuse_entities(body: bytes) -> None:
-    """Raise UnsafeFeedError when `body` has a DOCTYPE that declares XML entities (internal or external)."""
-    encoding = next((name for bom, name in _UTF_BOMS if body.startswith(bom)), "latin-1")
-    text = body.decode(encoding, "replace")
-    doctype = _DOCTYPE.search(text)
-    if doctype is not None and _DECLARES_ENTITY.search(text, doctype.end()):
-        raise UnsafeFeedError("its DOCTYPE declares XML entities (refused unparsed: billion laughs / XXE)")
 
 
 def _iso(struct: Any) -> str | None:
@@ -139,11 +121,19 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
         if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")):
             raise FeedError("JSON without a jsonfeed.org version")
         return _json_feed(data)
-    refuse_entities(body)
+    safe = make_safe(body)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
-    parsed = feedparser.parse(body, response_headers=headers)
+    try:
+        return _xml_feed(feedparser.parse(safe.body, response_headers=headers), safe)
+    except FeedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - feedparser raises whatever its input provokes; never past here
+        raise FeedError("feedparser failed: %s: %s" % (type(exc).__name__, exc)) from None
+
+
+def _xml_feed(parsed: Any, safe: SafeXML) -> ParsedFeed:
     language = _text(parsed.feed.get("language"))
     entries = []
     for entry in parsed.entries:
@@ -175,7 +165,8 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     if not entries and not parsed.get("version"):
         raise FeedError("not a feed (no RSS, Atom or JSON Feed found)")
     return ParsedFeed(entries=tuple(entries), title=_text(parsed.feed.get("title")), problem=problem,
-                      guid_conflicts=_guid_conflicts(entries))
+                      guid_conflicts=_guid_conflicts(entries), entities_ignored=safe.entities_ignored,
+                      dtd_dropped=safe.dtd_dropped, char_refs_replaced=safe.char_refs_replaced)
 
 
 def _guid_conflicts(entries: list[FeedEntry]) -> int:
