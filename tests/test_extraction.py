@@ -1,4 +1,4 @@
-"""Tests for aggregator.extract.extractor, aggregator.extract.page_metadata and aggregator.extract.dates on hand-made pages."""
+"""Tests for the extractor, page metadata and dates (aggregator.extract) on hand-made pages."""
 
 from __future__ import annotations
 
@@ -98,11 +98,12 @@ def test_title_loses_site_suffix_and_authors_lose_by_and_site_name() -> None:
     assert article.description and article.description.startswith("The swing bridge")
 
 
-def test_blog_name_from_title_suffix_is_not_an_author() -> None:
+def test_blog_that_names_only_itself_as_author_is_the_author() -> None:
+    # the JSON-LD author is the blog, an Organization, and the page names no person (issue 15)
     article = extract_article(page("orchard_blog.html"), "https://orchard.example/posts/grafting/", now=NOW)
     assert article is not None
     assert article.title == "Grafting old apple varieties"
-    assert article.authors == ()
+    assert article.authors == ("Orchard Notes",)
     assert article.language == "en-US"  # from og:locale en_US
 
 

@@ -15,7 +15,10 @@ from aggregator.instants import parse_date
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DateCandidate", "ReconciledDates", "date_from_url", "parse_date", "reconcile_dates"]
+__all__ = [
+    "DateCandidate", "ReconciledDates", "borrow_offset", "date_from_url", "is_naive", "parse_date",
+    "reconcile_dates", "with_zone_offset",
+]
 
 EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
 # A page may be stamped a little ahead of our clock (time zones, clock skew); more than this is bogus.
@@ -43,7 +46,17 @@ URL_DATE_PATTERNS = (
     # /20191118/ or -20191118-
     re.compile(r"[/_-](?P<y>(?:19|20)\d\d)(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])(?:[/_.-]|$)"),
 )
-SOURCE_PRIORITY = ("jsonld", "meta", "feed", "url", "htmldate")
+SOURCE_PRIORITY = ("jsonld", "meta", "time", "feed", "dateline", "url", "htmldate")
+ZONE_OFFSETS = {
+    "UTC": "+00:00", "GMT": "+00:00", "WET": "+00:00", "BST": "+01:00", "CET": "+01:00", "MEZ": "+01:00",
+    "WEST": "+01:00", "CEST": "+02:00", "MESZ": "+02:00", "EET": "+02:00", "EEST": "+03:00", "MSK": "+03:00",
+    "IST": "+05:30", "JST": "+09:00", "KST": "+09:00", "AEST": "+10:00", "AEDT": "+11:00",
+    "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00", "MST": "-07:00", "MDT": "-06:00",
+    "PST": "-08:00", "PDT": "-07:00",
+}
+ZONE_NAME = re.compile(r"\s*\b(" + "|".join(ZONE_OFFSETS) + r")\s*$", re.I)
+TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}")
+OFFSET_AT_END = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|[+-]\d{2}|\b(?:GMT|UTC))\s*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,9 @@ def reconcile_dates(candidates: list[DateCandidate], now: datetime | None = None
         agreeing = [c for c in published if _agrees_with_day(c.value, url_day)]
         published = agreeing or published
     chosen = published[0] if published else None
+    if chosen is not None and chosen.day_only:
+        # a lesser signal that knows the time of the same day (a dateline under a date-only JSON-LD)
+        chosen = next((c for c in published if not c.day_only and c.value.date() == chosen.value.date()), chosen)
     modified_candidates = sorted(
         (c for c in valid if c.kind == "modified"), key=lambda c: (_priority(c), c.day_only)
     )
@@ -131,3 +147,32 @@ def reconcile_dates(candidates: list[DateCandidate], now: datetime | None = None
         modified=modified.value.isoformat() if modified else None,
         source=chosen.source if chosen else None,
     )
+
+
+def with_zone_offset(value: str) -> str:
+    """A trailing zone name ("14:07 CEST", "9:30 a.m. EDT") replaced by its UTC offset, which the parsers read."""
+    match = ZONE_NAME.search(value)
+    if not match:
+        return value
+    offset = ZONE_OFFSETS[match.group(1).upper()]
+    head = value[: match.start()]
+    if re.match(r"\s*\d{4}-\d{2}-\d{2}", head):
+        return head + offset  # ISO 8601
+    return f"{head} {offset.replace(':', '')}"  # RFC 2822
+
+
+def is_naive(value: str) -> bool:
+    """Whether a date string has a time of day but no offset or zone (a CMS's local wall clock)."""
+    text = value.strip()
+    return bool(TIME_OF_DAY.search(text)) and not OFFSET_AT_END.search(text)
+
+
+def borrow_offset(naive: datetime, stated: list[datetime]) -> datetime:
+    """A wall-clock time (parsed as UTC) given the offset of another claim of the page that shows the same
+    wall clock to the minute: the page's own zone, which its JSON-LD left out."""
+    for other in stated:
+        if other.utcoffset() and other.replace(tzinfo=None, second=0, microsecond=0) == naive.replace(
+            tzinfo=None, second=0, microsecond=0
+        ):
+            return naive.replace(tzinfo=other.tzinfo)
+    return naive

@@ -19,15 +19,23 @@ from lxml.html import HtmlElement
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
-from aggregator.extract.dates import DateCandidate, date_from_url, parse_date, reconcile_dates
+from aggregator.extract.dates import (
+    DateCandidate,
+    borrow_offset,
+    date_from_url,
+    is_naive,
+    parse_date,
+    reconcile_dates,
+    with_zone_offset,
+)
 from aggregator.extract.page_metadata import (
     PageMetadata,
     clean_authors,
-    clean_title,
     normalise_language,
     read_page_metadata,
     site_names_for,
 )
+from aggregator.extract.titles import choose_title
 from aggregator.extract.trafilatura_fast import FastPrunes, installed_fast_prunes
 from aggregator.items import Article
 
@@ -101,12 +109,14 @@ def extract_article(
         logger.debug("no article body in %s", url)
         return None
     names = [*site_names_for(page.site_name, url), *page.site_names]
-    title = _choose_title(page, names, hints)
+    title = choose_title(page.title_candidates, names, _plain(hints.get("title")))
+    feed_authors = clean_authors(list(hints.get("authors") or ()), names)
+    authors = feed_authors if feed_authors and (page.authors_are_publisher or not page.authors) else page.authors
     dates = reconcile_dates(_date_candidates(tree, url, page, hints), now=now)
     return Article(
         text=text,
         title=title,
-        authors=page.authors or clean_authors(list(hints.get("authors") or ()), names),
+        authors=authors,
         date_published=dates.published,
         date_modified=dates.modified,
         date_source=dates.source,
@@ -247,28 +257,26 @@ def _plain(value: Any) -> str | None:
     return text or None
 
 
-def _choose_title(page: PageMetadata, site_names: list[str], hints: dict[str, Any]) -> str | None:
-    candidates = [*page.titles, hints.get("title")]
-    others = [*page.headings, hints.get("title") or ""]
-    for candidate in candidates:
-        title = clean_title(candidate, site_names, others)
-        if title:
-            return title
-    return None
-
-
 def _date_candidates(
     tree: HtmlElement, url: str | None, page: PageMetadata, hints: dict[str, Any]
 ) -> list[DateCandidate]:
     candidates: list[DateCandidate] = []
-    for kind, claims in (
-        ("published", [*page.published, ("feed", hints.get("date_published"))]),
-        ("modified", [*page.modified, ("feed", hints.get("date_modified"))]),
-    ):
-        for source, value in claims:
-            parsed = parse_date(value)
-            if parsed:
-                candidates.append(DateCandidate(source, kind, parsed[0], day_only=parsed[1]))
+    claims = [
+        *[("published", source, value) for source, value in page.published],
+        ("published", "feed", hints.get("date_published")),
+        *[("modified", source, value) for source, value in page.modified],
+        ("modified", "feed", hints.get("date_modified")),
+    ]
+    texts = [(kind, source, with_zone_offset(value) if isinstance(value, str) else value)
+             for kind, source, value in claims]
+    # offsets the page states, for the wall-clock times its JSON-LD gives without one
+    stated = [parsed[0] for _, _, value in texts
+              if isinstance(value, str) and not is_naive(value) and (parsed := parse_date(value))]
+    for kind, source, value in texts:
+        parsed = parse_date(value)
+        if parsed:
+            moment = borrow_offset(parsed[0], stated) if isinstance(value, str) and is_naive(value) else parsed[0]
+            candidates.append(DateCandidate(source, kind, moment, day_only=parsed[1]))
     if day := date_from_url(url):
         candidates.append(DateCandidate("url", "published", day, day_only=True))
     if not any(c.kind == "published" for c in candidates):

@@ -6,35 +6,27 @@ Owns the parsing and cleaning of page metadata (titles without the site-name suf
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
 
+from aggregator.extract.authors import byline_after_heading, choose_authors, clean_authors, visible_bylines
+from aggregator.extract.datelines import dateline, heading_time
+from aggregator.extract.jsonld import plain_text, read_jsonld, walk
+from aggregator.extract.titles import TITLE_SEPARATORS, TitleCandidates, clean_title
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["PageMetadata", "clean_authors", "clean_title", "read_page_metadata"]
 
-ARTICLE_TYPES = {
-    "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
-    "blogposting", "socialmediaposting", "liveblogposting", "techarticle", "scholarlyarticle", "report",
-    "webpage", "review", "backgroundnewsarticle",
-}
-TITLE_SEPARATORS = re.compile(r"\s+[|–—:·•»~-]\s+|\s+::\s+")
-BYLINE_PREFIX = re.compile(
-    r"^\s*(?:(?:written|posted|reported|story|text|words|photos?)\s+)?(?:by|von|par|por|di|door|av)\s*[:\-]?\s+",
-    re.I,
-)
-AUTHOR_SPLIT = re.compile(r"\s*(?:;|\||,\s*and\s+|\s+and\s+|\s+&\s+|,(?=\s*[A-Z]\w+\s+[A-Z]))\s*")
-NOT_A_NAME = re.compile(
-    r"https?://|www\.|@|\.(?:com|org|net)\b"
-    r"|\b(?:writer|editor|correspondent|reporter|contributor|columnist|staff|newsroom|desk)s?\b",
-    re.I,
+AUTHOR_META = ("author", "article:author", "sailthru.author", "parsely-author", "dc.creator", "byl")
+# twitter:label1/data1 pairs ("Written by" / "Jane Doe") that some CMSes emit for the byline
+AUTHOR_LABEL = re.compile(
+    r"^(?:written|posted|verfasst|geschrieben|escrito|écrit)\s+(?:by|von|por|par)\b|^(?:author|autor)", re.I
 )
 
 
@@ -46,6 +38,7 @@ class PageMetadata:
     site_name: str | None = None
     site_names: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
+    authors_are_publisher: bool = False  # `authors` is the publication itself, the page naming no person
     published: tuple[tuple[str, str], ...] = ()
     modified: tuple[tuple[str, str], ...] = ()
     language: str | None = None
@@ -55,6 +48,7 @@ class PageMetadata:
     accessible_for_free: bool | None = None
     article_body: str | None = None
     headings: tuple[str, ...] = field(default=())
+    title_candidates: TitleCandidates = field(default_factory=TitleCandidates)
     canonical_link: str | None = None  # <link rel="canonical">, as written
     og_url: str | None = None
 
@@ -89,45 +83,8 @@ def _meta(index: dict[str, list[str]], *keys: str) -> list[str]:
     return [value for key in keys for value in index.get(key.lower(), ())]
 
 
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    """Every JSON object in a JSON-LD document, including those in @graph and nested values."""
-    if isinstance(node, list):
-        for item in node:
-            yield from _walk(item)
-    elif isinstance(node, dict):
-        yield node
-        for value in node.values():
-            if isinstance(value, (dict, list)):
-                yield from _walk(value)
-
-
-def _types(node: dict[str, Any]) -> set[str]:
-    value = node.get("@type", ())
-    values = value if isinstance(value, list) else [value]
-    return {str(v).lower() for v in values}
-
-
-def _jsonld_article(scripts: list[HtmlElement]) -> dict[str, Any] | None:
-    """The JSON-LD object describing the article (the first Article-like one, else a WebPage)."""
-    best: dict[str, Any] | None = None
-    for script in [element.text for element in scripts
-                   if element.get("type") == "application/ld+json" and element.text]:
-        try:
-            document = json.loads(script)
-        except ValueError:
-            logger.debug("invalid JSON-LD skipped")
-            continue
-        for node in _walk(document):
-            types = _types(node)
-            if types & (ARTICLE_TYPES - {"webpage"}):
-                return node
-            if "webpage" in types and best is None:
-                best = node
-    return best
-
-
 def _names(value: Any) -> list[str]:
-    """Names from a JSON-LD author/publisher value: a string, a Person/Organization, or a list of them."""
+    """Names from a JSON-LD publisher value: a string, an Organization, or a list of them."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
@@ -159,21 +116,11 @@ def _as_bool(value: Any) -> bool | None:
 
 def _accessible_for_free(article: dict[str, Any]) -> bool | None:
     """isAccessibleForFree on the article or on any of its parts (paywalled sections are hasPart)."""
-    flags = [_as_bool(node.get("isAccessibleForFree")) for node in _walk(article)]
+    flags = [_as_bool(node.get("isAccessibleForFree")) for node in walk(article)]
     known = [flag for flag in flags if flag is not None]
     if not known:
         return None
     return all(known)
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, list):
-        value = next((v for v in value if isinstance(v, str) and v.strip()), None)
-    if not isinstance(value, str):
-        return None
-    text = re.sub(r"<[^>]+>", " ", value)
-    text = re.sub(r"\s+", " ", text).strip()
-    return text or None
 
 
 def normalise_language(value: str | None) -> str | None:
@@ -185,62 +132,6 @@ def normalise_language(value: str | None) -> str | None:
         return None
     primary, region = match.group(1).lower(), match.group(2)
     return f"{primary}-{region.upper()}" if region else primary
-
-
-def clean_title(title: str | None, site_names: Sequence[str], other_titles: Sequence[str] = ()) -> str | None:
-    """Remove a " | Site name" suffix (or "Site name | " prefix) from a title.
-
-    A segment goes when it matches a known site name or the host name, or when another title of the page
-    (e.g. the <h1>) equals what remains.
-    """
-    if not title:
-        return None
-    title = re.sub(r"\s+", " ", title).strip()
-    parts = TITLE_SEPARATORS.split(title)
-    if len(parts) < 2:
-        return title
-    site_keys = {_key(name) for name in site_names if name}
-    other_keys = {_key(other) for other in other_titles if other}
-    separators = TITLE_SEPARATORS.findall(title)
-    for cut in range(len(parts) - 1, 0, -1):
-        head = _join(parts[:cut], separators)
-        tail = _key(_join(parts[cut:], separators[cut:]))
-        if tail in site_keys or _key(head) in other_keys:
-            return head
-    head = _key(_join(parts[:1], separators))
-    if head in site_keys:
-        return _join(parts[1:], separators[1:])
-    return title
-
-
-def _join(parts: list[str], separators: list[str]) -> str:
-    out = parts[0]
-    for separator, part in zip(separators, parts[1:], strict=False):
-        out += separator + part
-    return out
-
-
-def _key(text: str) -> str:
-    return re.sub(r"\W+", "", text.lower())
-
-
-def clean_authors(raw: list[str], site_names: list[str]) -> tuple[str, ...]:
-    """Split, strip "By ..." and drop URLs, e-mails and the site posing as an author; keep order, no dups."""
-    site_keys = {_key(name) for name in site_names if name}
-    authors: list[str] = []
-    seen: set[str] = set()
-    for value in raw:
-        value = BYLINE_PREFIX.sub("", re.sub(r"\s+", " ", value or "").strip())
-        for name in AUTHOR_SPLIT.split(value):
-            name = BYLINE_PREFIX.sub("", name).strip(" ,.;:-|")
-            key = _key(name)
-            if not name or not key or NOT_A_NAME.search(name) or key in site_keys or key in seen:
-                continue
-            if len(name) > 80:
-                continue
-            seen.add(key)
-            authors.append(name)
-    return tuple(authors)
 
 
 def site_names_for(site_name: str | None, url: str | None) -> list[str]:
@@ -256,33 +147,32 @@ def site_names_for(site_name: str | None, url: str | None) -> list[str]:
 def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadata:
     """Collect the page's own metadata from an lxml tree (read-only)."""
     elements = _elements(tree)
-    article = _jsonld_article(elements["script"]) or {}
+    jsonld = read_jsonld(elements["script"])
+    article = jsonld.article
     meta = _meta_index(elements["meta"])
-    publisher = article.get("publisher")
+    publisher = jsonld.resolve(article.get("publisher"))
     site_name = next(iter(_meta(meta, "og:site_name", "application-name")), None) or next(
         iter(_names(publisher)), None
     )
     headings = tuple(
         " ".join(h.text_content().split()) for h in elements["h1"] if h.text_content().strip()
     )
-    titles = [*_meta(meta, "og:title", "twitter:title")]
-    if headline := _text(article.get("headline") or article.get("name")):
-        titles.append(headline)
-    titles += headings
-    titles += [" ".join(title.text.split()) for title in elements["title"]
-               if title.text and title.text.strip() and _parent_tag(title) == "head"]
+    social = _meta(meta, "og:title", "twitter:title")
+    headline = jsonld.headline()
+    documents = [" ".join(title.text.split()) for title in elements["title"]
+                 if title.text and title.text.strip() and _parent_tag(title) == "head"]
+    titles = [*social, *([headline] if headline else []), *headings, *documents]
 
-    raw_authors = _names(article.get("author")) or [
-        value for value in _meta(meta, "author", "article:author", "sailthru.author", "parsely-author", "dc.creator")
-        if not value.startswith("http")
-    ]
     published = [("jsonld", v) for v in _dates(article.get("datePublished"))]
     published += [("meta", v) for v in _meta(
-        meta, "article:published_time", "og:article:published_time", "datePublished", "pubdate",
+        meta, "article:published_time", "og:article:published_time", "article:published:time",
+        "article:published", "og:published_time", "published_time", "datePublished", "pubdate",
         "publishdate", "publish-date", "date", "dc.date", "dc.date.issued", "sailthru.date", "parsely-pub-date",
     )]
     published += [("meta", time.get("datetime")) for time in elements["time"]
                   if time.get("itemprop") == "datePublished" and time.get("datetime") is not None]
+    published += [("time", value) for value in (heading_time(tree),) if value]
+    published += [("dateline", value) for value in (dateline(tree),) if value]
     modified = [("jsonld", v) for v in _dates(article.get("dateModified"))]
     modified += [("meta", v) for v in _meta(
         meta, "article:modified_time", "og:updated_time", "dateModified", "last-modified",
@@ -294,7 +184,7 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
         next(iter(tree.xpath('//meta[translate(@http-equiv, "CONTENT-LANGUAGE", "content-language")'
                              '="content-language"]/@content')), None)
     )
-    language = language or normalise_language(_text(article.get("inLanguage")))
+    language = language or normalise_language(plain_text(article.get("inLanguage")))
 
     description = next(iter(_meta(meta, "og:description", "description", "twitter:description")), None)
     image = next(iter(_meta(meta, "og:image", "og:image:url", "twitter:image", "twitter:image:src")), None)
@@ -310,24 +200,37 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
     unique_tags = tuple(dict.fromkeys(t.strip() for t in tags if isinstance(t, str) and t.strip()))
 
     names = site_names_for(site_name, url) + _names(publisher) + _title_suffixes(titles, headings)
+    meta_authors = [value for value in _meta(meta, *AUTHOR_META) if not value.startswith("http")]
+    meta_authors += _labelled(meta, AUTHOR_LABEL)
+    authors, authors_are_publisher = choose_authors(
+        jsonld.authors(), meta_authors, [*visible_bylines(tree), *byline_after_heading(tree)], names
+    )
     return PageMetadata(
         titles=tuple(dict.fromkeys(titles)),
         site_name=site_name,
         site_names=tuple(dict.fromkeys(name for name in names if name)),
-        authors=clean_authors(raw_authors, names),
+        authors=authors,
+        authors_are_publisher=authors_are_publisher,
         published=tuple(published),
         modified=tuple(modified),
         language=language,
-        description=_text(description),
+        description=plain_text(description),
         image=image,
         tags=unique_tags,
         accessible_for_free=_accessible_for_free(article) if article else None,
-        article_body=_text(article.get("articleBody")),
+        article_body=plain_text(article.get("articleBody")),
         headings=headings,
+        title_candidates=TitleCandidates(tuple(social), headline, headings, tuple(documents)),
         canonical_link=next((link.get("href") for link in elements["link"]
                              if link.get("rel") == "canonical" and link.get("href") is not None), None),
         og_url=next(iter(_meta(meta, "og:url")), None),
     )
+
+
+def _labelled(meta: dict[str, list[str]], label: re.Pattern[str]) -> list[str]:
+    """Values of twitter:dataN whose twitter:labelN matches `label`."""
+    return [value for n in range(1, 5) for value in _meta(meta, f"twitter:data{n}")
+            if any(label.search(text) for text in _meta(meta, f"twitter:label{n}"))]
 
 
 def _parent_tag(element: HtmlElement) -> str | None:

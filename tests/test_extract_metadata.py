@@ -1,0 +1,159 @@
+"""Titles and authors read from hand-made pages of the kinds that real publishers get wrong (issue 15)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aggregator.extract.authors import clean_authors
+from aggregator.extract.dates import parse_date, with_zone_offset
+from aggregator.extract.extractor import Article, extract_article
+from aggregator.extract.titles import TitleCandidates, choose_title
+
+PAGES = Path(__file__).parent / "fixtures" / "extraction"
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def extract(name: str, url: str) -> Article:
+    article = extract_article((PAGES / name).read_text(encoding="utf-8"), url, now=NOW)
+    assert article is not None
+    return article
+
+
+# --- titles ---------------------------------------------------------------------------------------
+
+
+def test_h1_that_repeats_the_jsonld_headline_beats_a_social_og_title() -> None:
+    article = extract("ferry_timetable.html", "https://courier.example/news/ferry")
+    assert article.title == "Island ferry timetable cut to two sailings a day as crew shortage bites"
+
+
+def test_og_title_cut_short_by_a_stray_quote_loses_to_the_full_h1() -> None:
+    article = extract("stray_quote.html", "https://herald.example/politics/tolls")
+    assert article.title == 'Minister says "no" to motorway tolls before election'
+
+
+def test_og_title_without_the_kicker_of_the_h1_is_the_headline() -> None:
+    article = extract("council_vote.html", "https://tagesbote.example/stadt/radwege")
+    assert article.title == "Mehrheit stimmt für neues Radwegenetz"
+
+
+def test_the_headline_two_titles_share_after_unrelated_kickers() -> None:
+    candidates = TitleCandidates(
+        social=("Storm warning: Harbour closed to small boats until Friday",),
+        headings=("Weather - Harbour closed to small boats until Friday",),
+    )
+    assert choose_title(candidates, ["Coast Courier"]) == "Harbour closed to small boats until Friday"
+
+
+def test_a_kicker_repeated_inside_the_h1_is_no_reason_to_drop_it() -> None:
+    candidates = TitleCandidates(
+        social=("Late goal - Rovers lose at home",), headings=("Football Late goal - Rovers lose at home",)
+    )
+    assert choose_title(candidates, []) == "Late goal - Rovers lose at home"
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ("港の橋、三年ぶりに再開：湾岸新聞Web", "港の橋、三年ぶりに再開"),
+        ("港の橋、三年ぶりに再開｜湾岸新聞Web", "港の橋、三年ぶりに再開"),
+        ("Harbour bridge reopens * Coast Courier * by Morag Finlay", "Harbour bridge reopens"),
+    ],
+)
+def test_site_suffixes_without_spaces_or_with_unusual_separators_go(document: str, expected: str) -> None:
+    names = ["湾岸新聞Web", "Coast Courier"]
+    assert choose_title(TitleCandidates(documents=(document,), headings=(expected,)), names) == expected
+    assert choose_title(TitleCandidates(social=(document,)), names) == expected
+
+
+# --- authors --------------------------------------------------------------------------------------
+
+
+def test_authors_behind_graph_references_and_given_family_names() -> None:
+    article = extract("ferry_timetable.html", "https://courier.example/news/ferry")
+    assert article.authors == ("Morag Finlay", "Ewan Macrae")
+
+
+def test_visible_byline_under_the_h1_when_the_meta_author_is_the_site() -> None:
+    article = extract("council_vote.html", "https://tagesbote.example/stadt/radwege")
+    assert article.authors == ("Jana Körner", "Paul Weber")
+
+
+def test_the_publication_is_the_author_when_it_is_all_the_page_names() -> None:
+    article = extract("stray_quote.html", "https://herald.example/politics/tolls")
+    assert article.authors == ("Valley Herald",)
+
+
+def test_feed_authors_beat_the_publication_posing_as_author() -> None:
+    html = (PAGES / "stray_quote.html").read_text(encoding="utf-8")
+    article = extract_article(html, "https://herald.example/politics/tolls", {"authors": ["Ola Berg"]}, now=NOW)
+    assert article is not None
+    assert article.authors == ("Ola Berg",)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (["Anna Muster und Jan Beispiel"], ("Anna Muster", "Jan Beispiel")),
+        (["Kari Nordmann og Ola Nordmann"], ("Kari Nordmann", "Ola Nordmann")),
+        (["Jeanne Martin et Luc Bernard"], ("Jeanne Martin", "Luc Bernard")),
+        (["Ana García y Luis Pérez"], ("Ana García", "Luis Pérez")),
+        (["Marta Puig i Jordi Vila"], ("Marta Puig", "Jordi Vila")),
+        (["Von Anna Muster (amu)"], ("Anna Muster",)),
+        (["Anna Muster, Berlin"], ("Anna Muster", "Berlin")),
+        (["Autor: Anna Muster"], ("Anna Muster",)),
+        (["(Image: Getty Images)", "2024", "Jan Beispiel"], ("Jan Beispiel",)),
+        (["홍길동 기자"], ("홍길동",)),
+        (["Maria De Souza"], ("Maria De Souza",)),
+    ],
+)
+def test_author_lists_split_in_several_languages_and_junk_removed(raw: list[str], expected: tuple[str, ...]) -> None:
+    assert clean_authors(raw, ["Tagesbote"]) == expected
+
+
+# --- dates ----------------------------------------------------------------------------------------
+
+
+def test_naive_jsonld_time_in_cdata_takes_the_offset_the_meta_tag_states() -> None:
+    article = extract("ferry_timetable.html", "https://courier.example/news/ferry")
+    assert article.date_published == "2024-06-12T07:45:00+01:00"
+
+
+def test_published_time_spelled_with_colons() -> None:
+    article = extract("council_vote.html", "https://tagesbote.example/stadt/radwege")
+    assert article.date_published == "2024-09-03T18:20:00+02:00"
+
+
+def test_visible_dateline_under_the_headline_gives_the_time_not_the_teaser_above() -> None:
+    article = extract("dateline_only.html", "https://talbote.example/region/buslinie")
+    assert article.date_published == "2024-04-25T14:07:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-04-25T14:07:00 CEST", "2024-04-25T14:07:00+02:00"),
+        ("Thu, 25 Apr 2024 14:07:00 EDT", "2024-04-25T14:07:00-04:00"),
+    ],
+)
+def test_zone_names_become_offsets(value: str, expected: str) -> None:
+    parsed = parse_date(with_zone_offset(value))
+    assert parsed is not None
+    assert parsed[0].isoformat() == expected
+
+
+def test_time_element_without_itemprop_under_the_headline() -> None:
+    html = (
+        "<html><head><title>Pier repairs finished early</title></head><body><article>"
+        "<h1>Pier repairs finished early</h1><p>By staff <time datetime='2024-05-02T16:30:00+01:00'>"
+        "2 May</time></p>"
+        + "".join(f"<p>Paragraph {n} of the report says the pier reopened to walkers after repairs to section {n} "
+                  f"finished {n} days early, and the council thanked the crew.</p>" for n in range(1, 7))
+        + "</article></body></html>"
+    )
+    article = extract_article(html, "https://courier.example/pier", now=NOW)
+    assert article is not None
+    assert article.date_published == "2024-05-02T16:30:00+01:00"
