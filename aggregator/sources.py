@@ -88,9 +88,18 @@ def _urls(path: str, key: str, field: str, value: Any) -> tuple[str, ...]:
     if not isinstance(values, list) or not values:
         raise _fail(path, key, field, "expected a URL or a non-empty list of URLs, got %r" % (value,))
     for url in values:
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(url) if isinstance(url, str) else None
+            # .port raises for a port out of 0-65535: found here, not when the crawl reaches the source
+            port = parts.port if parts is not None else None
+        except ValueError as exc:
+            raise _fail(path, key, field, "not a usable URL: %r (%s)" % (url, exc)) from None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise _fail(path, key, field, "not an http(s) URL: %r" % (url,))
+        if port == 0:
+            raise _fail(path, key, field, "port 0 in %r" % (url,))
+        if any(char.isspace() or ord(char) < 0x20 for char in url):
+            raise _fail(path, key, field, "white space or a control character in %r" % (url,))
     return tuple(values)
 
 
@@ -126,7 +135,12 @@ def _source(path: str, key: str, table: Any) -> Source:
     if pagination is not None:
         if "{page}" not in pagination:
             raise _fail(path, key, "pagination", "a URL template needs {page}, got %r" % pagination)
-        _urls(path, key, "pagination", pagination.replace("{page}", "2"))
+        try:  # as the spider fills it in: any other {placeholder} (or a lone brace) would fail there
+            page_2 = pagination.format(page=2)
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+            raise _fail(path, key, "pagination", "a URL template may name only {page} (a literal brace is {{ or }}),"
+                        " got %r (%s: %s)" % (pagination, type(exc).__name__, exc)) from None
+        _urls(path, key, "pagination", page_2)
     delay = table.get("download_delay")
     if delay is not None and (isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0):
         raise _fail(path, key, "download_delay", "expected seconds >= 0, got %r" % (delay,))

@@ -46,6 +46,22 @@ def test_feed_as_list_listing_and_selector() -> None:
         ('[sources.x]\nname = "X"\nfeed = "https://x.example/"\nmax_pages = 0', "x", "max_pages"),
         ('[sources.x]\nname = "X"\nfeed = "https://x.example/"\ncolour = "red"', "x", "colour"),
         ('[sources.x]\nname = "X"\nfeed = "https://x.example/"\narticle_links = ""', "x", "article_links"),
+        # pass a shallow check, then abort the crawl of every later source
+        ('[sources.x]\nname = "X"\nfeed = "https://x.example:99999/feed"', "x", "feed"),
+        ('[sources.x]\nname = "X"\nsitemap = "http://[::1/sitemap.xml"', "x", "sitemap"),
+        ('[sources.x]\nname = "X"\nhomepage = "https://x.example:0/"', "x", "homepage"),
+        ('[sources.x]\nname = "X"\nfeed = "https:///feed"', "x", "feed"),
+        ('[sources.x]\nname = "X"\nfeed = "https://x.example/a feed"', "x", "feed"),
+        ('[sources.x]\nname = "X"\nlisting = "https://x.example/"\npagination = "https://x.example/?p={page}&s={sort}"',
+         "x", "pagination"),
+        ('[sources.x]\nname = "X"\nlisting = "https://x.example/"\npagination = "https://x.example/{page}/{0}"',
+         "x", "pagination"),
+        ('[sources.x]\nname = "X"\nlisting = "https://x.example/"\npagination = "https://x.example/{page}/{"',
+         "x", "pagination"),
+        ('[sources.x]\nname = "X"\nlisting = "https://x.example/"\npagination = "https://x.example/{page.real}"',
+         "x", "pagination"),
+        ('[sources.x]\nname = "X"\nlisting = "https://x.example/"\npagination = "https://x.example:70000/{page}"',
+         "x", "pagination"),
     ],
 )
 def test_bad_entries_are_named(body: str, source: str, field: str) -> None:
@@ -71,3 +87,16 @@ def test_environment_variable_names_the_registry(tmp_path: Path, monkeypatch: py
     path.write_text('[sources.mine]\nname = "Mine"\nfeed = "https://mine.example/feed"\n')
     monkeypatch.setenv("AGGREGATOR_SOURCES", str(path))
     assert list(load_registry()) == ["mine"]
+
+
+def test_a_crawl_refuses_a_registry_that_would_abort_it_with_exit_2(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    registry = tmp_path / "sources.toml"
+    registry.write_text('[sources.fine]\nname = "Fine"\nfeed = "http://127.0.0.1:9/feed"\n'
+                        '[sources.paged]\nname = "Paged"\nlisting = "http://127.0.0.1:9/"\n'
+                        'pagination = "http://127.0.0.1:9/?page={page}&sort={order}"\n', "utf-8")
+    result = run_cli("crawl", "--all", "--sources", str(registry), "--db", str(tmp_path / "x.db"))
+    assert result.returncode == 2, result.stdout + result.stderr[-2000:]
+    assert "%s: source 'paged', field 'pagination'" % registry in result.stderr
+    assert "Traceback" not in result.stderr
