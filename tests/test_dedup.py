@@ -248,7 +248,7 @@ def test_dedup_corpus_groups_copies(articles: list[list[str]], vocabulary: list[
 
 def test_dedup_corpus_uses_given_index(articles: list[list[str]]) -> None:
     index = StoryIndex()
-    index.insert("old", index.fingerprint(join(articles[5])))
-    assert list(dedup_corpus([{"id": "new", "text": join(articles[5][:5])}], index)) == [("new", "old")]
-    assert "old" in index and "new" not in index
+    docs = [{"id": "b-full", "text": join(articles[5])}, {"id": "a-part", "text": join(articles[5][:5])}]
+    assert list(dedup_corpus(docs, index)) == [("b-full", "a-part"), ("a-part", "a-part")]
+    assert "a-part" in index and "b-full" in index  # every document under its own id
 

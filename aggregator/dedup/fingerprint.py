@@ -12,12 +12,13 @@ import re
 import struct
 import unicodedata
 import zlib
+from collections.abc import Container
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["Fingerprint", "Signer", "normalize_text", "shingle_hashes", "text_hash"]
+__all__ = ["Fingerprint", "Signer", "article_text", "line_key", "normalize_text", "shingle_hashes", "text_hash"]
 
 SCHEME = "affine32"  # datasketch 2.x default: uint32 values, collision-free permutations
 _NON_WORD_RE = re.compile(r"[\W_]+")
@@ -31,6 +32,17 @@ BAND_SALT = np.uint64(0xD6E8FEB86659FD93)
 # Rows of the (shingles x num_perm) permutation matrix computed at once; bounds memory on long texts.
 _CHUNK = 4096
 
+# What a wire desk adds around a copy, matched generically (any language, any agency): a first line that is a
+# headline (short, no sentence end), a dateline before the first sentence ("BERLIN (Kazinform) - ", "SEOUL --"),
+# and a last line that is a label and links ("Read more: A | B", "Mehr zum Thema: ...").
+_HEADLINE_MAX_WORDS = 20
+_SENTENCE_END = frozenset(".!?\"'”’»)")
+_DATELINE_RE = re.compile(r"^[A-ZÀ-ÞĀ-Ž][A-ZÀ-ÞĀ-Ž .,'/-]{1,40}(?:\([^()\n]{1,40}\))?\s*(?:-{1,2}|—|–)\s+")
+_LINK_LINE_RE = re.compile(r"^[^\W\d][^:\n]{0,40}:\s")
+_LINK_LINE_MAX_WORDS = 40
+# Only drop these when the rest keeps this many words: a short item stays whole.
+_MIN_BODY_WORDS = 25
+
 _FP_MAGIC = b"NAFP"
 _FP_VERSION = 1
 _FP_HEADER = struct.Struct("<4sBIIB")  # magic, version, num_perm, size, len(text hash digest)
@@ -42,6 +54,44 @@ def normalize_text(text: str) -> str:
         return " ".join(text.lower().translate(_ASCII_SEPARATORS).split())
     text = unicodedata.normalize("NFKC", text).casefold()
     return _NON_WORD_RE.sub(" ", text).strip()
+
+
+def line_key(line: str) -> str:
+    """The form under which a line is compared across documents (for furniture sets): normalized text."""
+    return normalize_text(line)
+
+
+def article_text(text: str, furniture: Container[str] = frozenset()) -> str:
+    """The part of ``text`` that is shingled: without a headline first line, a dateline, a trailing "label: links"
+    line, and lines whose :func:`line_key` is in ``furniture`` (lines that recur across unrelated documents), so
+    that what a desk or a template adds does not dominate the fingerprint. Keeps ``text`` whole when less than
+    a few dozen words would remain."""
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if furniture:
+        kept = [line for line in lines if line_key(line) not in furniture]
+        if _words(kept) >= max(_MIN_BODY_WORDS, 0.3 * _words(lines)):
+            lines = kept
+    if len(lines) >= 2 and _is_headline(lines[0]) and _words(lines[1:]) >= _MIN_BODY_WORDS:
+        lines = lines[1:]
+    if len(lines) >= 2 and _is_link_line(lines[-1]) and _words(lines[:-1]) >= _MIN_BODY_WORDS:
+        lines = lines[:-1]
+    if lines:
+        lines[0] = _DATELINE_RE.sub("", lines[0], count=1)
+    return "\n".join(lines)
+
+
+def _words(lines: list[str]) -> int:
+    return sum(len(line.split()) for line in lines)
+
+
+def _is_headline(line: str) -> bool:
+    return len(line.split()) <= _HEADLINE_MAX_WORDS and line[-1] not in _SENTENCE_END
+
+
+def _is_link_line(line: str) -> bool:
+    return (len(line.split()) <= _LINK_LINE_MAX_WORDS and _LINK_LINE_RE.match(line) is not None
+            and line[-1] not in ".!?")
 
 
 def text_hash(text: str) -> str:
@@ -166,10 +216,11 @@ class Signer:
         self.num_perm, self.shingle_size, self.seed = num_perm, shingle_size, seed
         self._perm_a, self._perm_b = affine32_permutations(num_perm, seed)
 
-    def fingerprint(self, text: str) -> Fingerprint:
-        """Fingerprint ``text``: its exact hash and the MinHash of its distinct word shingles."""
+    def fingerprint(self, text: str, furniture: Container[str] = frozenset()) -> Fingerprint:
+        """Fingerprint ``text``: the exact hash of the whole text and the MinHash of the distinct word shingles
+        of its :func:`article_text` (``furniture``: line keys to leave out)."""
         normalized = normalize_text(text)
-        shingles = _shingle_hashes(normalized, self.shingle_size)
+        shingles = _shingle_hashes(normalize_text(article_text(text, furniture)), self.shingle_size)
         values = np.full(self.num_perm, np.uint32(0xFFFFFFFF), dtype=np.uint32)
         for start in range(0, len(shingles), _CHUNK):
             mixed = _fmix32(shingles[start:start + _CHUNK]).reshape(-1, 1)

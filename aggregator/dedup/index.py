@@ -7,7 +7,7 @@ Never reads or writes stories: it keeps fingerprints and band hashes in its `Ban
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from aggregator.dedup.bands import BandStore, Candidate
+from aggregator.dedup.digests import is_digest, pieces_of
 from aggregator.dedup.fingerprint import BAND_SALT, MIX1, MIX2, SCHEME, Fingerprint, Signer
+from aggregator.dedup.groups import furniture_lines, group_fingerprints
 from aggregator.dedup.stores import open_band_store
 
 __all__ = ["Match", "StoryIndex", "dedup_corpus"]
@@ -30,6 +32,10 @@ class Match:
     story_id: str
     similarity: float  # the estimate that decided it, 0..1
     rule: str  # "text_hash", "near_jaccard" or "near_containment"
+    # Other stored stories the text is just as much a copy of: it bridges them, so they are one story with
+    # ``story_id`` (the smallest id of them all, whatever came first). `StoryIndex.add` merges them in the index;
+    # a caller that keeps stories elsewhere moves their sightings to ``story_id`` too.
+    merges: tuple[str, ...] = ()
 
 
 def _check_fraction(name: str, value: float) -> float:
@@ -111,9 +117,16 @@ class StoryIndex:
                 % (type(self.store).__name__, self.num_perm, self.bands, self.rows, self.shingle_size,
                    self.jaccard_threshold, self.containment_threshold, self.coverage_threshold))
 
-    def fingerprint(self, text: str) -> Fingerprint:
-        """Fingerprint ``text``: its exact hash and the MinHash of its distinct word shingles."""
-        return self.signer.fingerprint(text)
+    def scratch(self) -> StoryIndex:
+        """An empty in-memory index with this one's layout and rules."""
+        return StoryIndex(num_perm=self.num_perm, bands=self.bands, rows=self.rows, shingle_size=self.shingle_size,
+                          jaccard_threshold=self.jaccard_threshold, containment_threshold=self.containment_threshold,
+                          coverage_threshold=self.coverage_threshold, seed=self.seed)
+
+    def fingerprint(self, text: str, furniture: Container[str] = frozenset()) -> Fingerprint:
+        """Fingerprint ``text``: its exact hash and the MinHash of its distinct word shingles (leaving out lines
+        whose `fingerprint.line_key` is in ``furniture``)."""
+        return self.signer.fingerprint(text, furniture)
 
     def band_hashes(self, fp: Fingerprint) -> list[int]:
         """The store keys of ``fp``: one for its exact text hash, then one per LSH band (none for an empty text).
@@ -166,16 +179,27 @@ class StoryIndex:
         return self._best(fp, self.store.query(self.band_hashes(fp), not_before=_utc_iso(not_before)))
 
     def _best(self, fp: Fingerprint, candidates: Iterable[Candidate]) -> Match | None:
-        best: tuple[float, Match] | None = None
-        for candidate in candidates:
-            verdict = self._assess(fp, Fingerprint.from_bytes(candidate.fingerprint))
-            if verdict is None:
-                continue
-            if verdict[0] == "text_hash":
-                return Match(story_id=candidate.story_id, similarity=1.0, rule="text_hash")
-            if best is None or verdict[2] > best[0]:
-                best = verdict[2], Match(story_id=candidate.story_id, similarity=verdict[1], rule=verdict[0])
-        return None if best is None else best[1]
+        """The story ``fp`` joins among ``candidates``, decided the same whatever order they were stored in: the
+        exact text hash first; else every story some candidate passes the rule for, unless ``fp`` is a digest of
+        the candidates (then none); the smallest story id of those is the match, the others its ``merges``."""
+        stored = [(candidate.story_id, Fingerprint.from_bytes(candidate.fingerprint)) for candidate in candidates]
+        exact = sorted(story_id for story_id, other in stored if other.text_hash == fp.text_hash)
+        if exact:
+            return Match(story_id=exact[0], similarity=1.0, rule="text_hash")
+        passed: dict[str, tuple[float, str, float]] = {}
+        for story_id, other in stored:
+            verdict = self._assess(fp, other)
+            if verdict is not None and (story_id not in passed or verdict[2] > passed[story_id][0]):
+                passed[story_id] = verdict[2], verdict[0], verdict[1]
+        if not passed:
+            return None
+        if is_digest(pieces_of(fp, ((str(number), other) for number, (_, other) in enumerate(stored))),
+                     lambda first, second: stored[int(first)][0] == stored[int(second)][0]):
+            logger.debug("a digest of %d stored stories joins none of them", len(passed))
+            return None
+        story_ids = sorted(passed)
+        _, rule, similarity = passed[story_ids[0]]
+        return Match(story_id=story_ids[0], similarity=similarity, rule=rule, merges=tuple(story_ids[1:]))
 
     def insert(self, story_id: str, fp: Fingerprint, when: str | datetime | None = None) -> None:
         """Add one version/sighting of ``story_id``, seen at ``when`` (for ``match(not_before=...)``); a story may
@@ -200,7 +224,23 @@ class StoryIndex:
         data = fp.to_bytes()
         if match is None or not _holds(candidates, story_id, data):
             self.store.insert(story_id, data, bands, _utc_iso(when))
+        if match is not None and match.merges:
+            self.merge(match.story_id, match.merges)
         return match
+
+    def merge(self, story_id: str, others: Iterable[str]) -> None:
+        """Fold the fingerprints of ``others`` into ``story_id`` (a bridge found they are one story); their times
+        seen are not kept. Ids not indexed are skipped."""
+        for other in others:
+            if other == story_id:
+                continue
+            stored = self.store.fingerprints(other)
+            if not stored:
+                continue
+            self.remove(other)
+            for data in stored:
+                self.insert(story_id, Fingerprint.from_bytes(data))
+            logger.info("dedup index: story %s merged into %s", other, story_id)
 
     def insert_many(self, entries: Iterable[tuple[str, Fingerprint, str | datetime | None]]) -> int:
         """Insert (story id, fingerprint, when) triples, then flush the store; returns how many were given."""
@@ -254,14 +294,21 @@ def _utc_iso(value: str | datetime | None) -> str | None:
 
 
 def dedup_corpus(docs: Iterable[dict], index: StoryIndex | None = None) -> Iterator[tuple[str, str]]:
-    """Assign each document to a story, in order: yields (doc id, story id), the story id being the id of the
-    first document of that story. Every document's fingerprint joins its story, so later copies can match any
-    version seen so far."""
+    """Assign each document ({"id", "text"}) to a story: yields (doc id, story id) in the input order, the story id
+    being the smallest doc id of the story. The same documents in any order give the same result: lines that recur
+    across the documents (furniture) are left out of fingerprints, every pair sharing a band is judged, digests
+    join nothing, and stories are the connected groups (`aggregator.dedup.groups`). ``index`` should be empty:
+    every document goes into it under its own id."""
     index = StoryIndex() if index is None else index
-    for doc in docs:
-        doc_id = doc["id"]
-        match = index.add(doc_id, index.fingerprint(doc.get("text") or ""))
-        story_id = doc_id if match is None else match.story_id
-        if match is not None:
-            logger.debug("%s joins story %s (%s, %.3f)", doc_id, story_id, match.rule, match.similarity)
+    texts = {doc["id"]: doc.get("text") or "" for doc in docs}
+    # First the whole texts, in a scratch index, to learn which lines recur across stories; then without them.
+    scratch = index.scratch()
+    first = group_fingerprints({doc_id: scratch.fingerprint(text) for doc_id, text in texts.items()}, scratch)
+    scratch.close()
+    furniture = furniture_lines(texts, first)
+    stories = group_fingerprints({doc_id: index.fingerprint(text, furniture) for doc_id, text in texts.items()},
+                                 index, texts, furniture)
+    for doc_id, story_id in stories.items():
+        if story_id != doc_id:
+            logger.debug("%s joins story %s", doc_id, story_id)
         yield doc_id, story_id
