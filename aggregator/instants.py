@@ -7,7 +7,7 @@ import re
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 
-__all__ = ["parse_date"]
+__all__ = ["parse_date", "parse_instant"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +42,18 @@ def parse_date(value: object) -> tuple[datetime, bool] | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed, day_only
+
+
+def parse_instant(value: str) -> datetime | None:
+    """An ISO 8601 date or date-time given by a user (`--since`, `?since=`) as an aware instant; None if it is
+    not one. Basic (`20261120`) and week (`2026-W47`) forms mean their first moment; no offset means UTC.
+
+    Stricter than `parse_date`: a filter given as RFC 2822 or with a typo is refused, not guessed."""
+    text = value.strip()
+    if not text or not text[:1].isdigit():
+        return None
+    try:
+        parsed = datetime.fromisoformat(re.sub(r"(?<=\d)[zZ]$", "+00:00", text))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -74,6 +74,9 @@ def test_runs_lists_the_recent_runs_newest_first(db: Path) -> None:
     assert lines[1].index("running") == lines[0].index("FINISHED")
     only = invoke("runs", "--db", str(db), "--source", "timesca", "--limit", "1")
     assert [line.split()[:2] for line in only.stdout.splitlines()[1:]] == [["4", "timesca"]]
+    astana = invoke("runs", "--db", str(db), "--source", "astanatimes")  # the two-source run is one of its
+    assert [line.split()[:2] for line in astana.stdout.splitlines()[1:]] == [["5", "astanatimes"],
+                                                                           ["3", "astanatimes,timesca"]]
     assert invoke("runs", "--db", "sqlite:///%s" % db).stdout == result.stdout
     assert invoke("runs", env={"AGGREGATOR_DB": str(db)}).stdout == result.stdout
     zero = invoke("runs", "--db", str(db), "--limit", "0")
@@ -87,11 +90,12 @@ def test_stats_totals_each_source(db: Path) -> None:
     assert lines[0].split() == ["SOURCE", "STORIES", "SIGHTINGS", "LAST", "SEEN", "RUNS", "FAILED", "PAGES",
                                 "ERRORS", "LAST", "RUN"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert list(rows) == ["astanatimes", "dead", "timesca"]  # the two-source run is no source's own
+    assert list(rows) == ["astanatimes", "dead", "timesca"]
     astana, dead, times = rows["astanatimes"], rows["dead"], rows["timesca"]
-    assert astana[1:3] == ["2", "2"] and astana[4:8] == ["1", "0", "0", "0"]  # the running run has no status
+    # The two-source run counts for each of its sources; the running run has no status yet.
+    assert astana[1:3] == ["2", "2"] and astana[4:8] == ["2", "0", "7", "0"]
     assert dead[1:4] == ["0", "0", "-"] and dead[4:8] == ["1", "1", "1", "1"]
-    assert times[1:3] == ["1", "2"] and times[4:8] == ["2", "1", "7", "1"]  # the crashed run counts 1 error
+    assert times[1:3] == ["1", "2"] and times[4:8] == ["3", "1", "14", "1"]  # the crashed run counts 1 error
     con = sqlite3.connect(db)
     last_seen = con.execute("SELECT max(last_seen) FROM sightings WHERE source = 'timesca'").fetchone()[0]
     last_run = con.execute("SELECT max(started) FROM runs WHERE sources = 'timesca'").fetchone()[0]

@@ -28,6 +28,9 @@ def test_demo_builds_the_expected_stories(tmp_path: Path) -> None:
         assert phrase.lower() not in texts.lower(), phrase
     stories = sqlite3.connect(out / "aggregator.db").execute("SELECT count(*) FROM stories").fetchone()[0]
     assert stories == len(expected["stories"])
+    # The demo's crawl is in the run history like any crawl, under each source it crawled.
+    runs = sqlite3.connect(out / "aggregator.db").execute("SELECT sources, exit_status, reason FROM runs").fetchall()
+    assert runs == [("astanatimes,commonspace,timesca", 0, "finished")]
     # A second demo run starts from a fresh database: same result, not doubled.
     again = run_cli("demo", "--output-dir", str(out))
     assert again.returncode == 0

@@ -18,11 +18,13 @@ import click
 from aggregator.ops.cli_options import (
     LockedError,
     check_known,
+    check_redis,
+    checked_overrides,
+    database_trouble,
     db_option,
     load_sources,
     log_level_option,
     set_option,
-    settings_overrides,
     sources_option,
 )
 from aggregator.ops.crawl import crawl_settings, run_crawl, start_workers_early
@@ -65,27 +67,38 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
     check_known(registry, source_ids)
     overrides: dict[str, Any] = {"AGGREGATOR_DB": db, "AGGREGATOR_SOURCES": sources_file or "",
                                  "LOG_LEVEL": log_level.upper(), "AGGREGATOR_REFRESH": refresh}
+    overrides.update(checked_overrides(set_pairs))
+    with database_trouble(db):
+        lock = crawl_lock(db, wait=wait)
     if redis_url:
-        from aggregator.fetch.redis_queue import start_distributed_run
         from aggregator.ops.crawl import distributed_settings
 
-        overrides.update(distributed_settings(redis_url, seed=True))
-        start_distributed_run(redis_url)
-    overrides.update(settings_overrides(set_pairs))
-    start_workers_early(overrides)
-    sources = [] if crawl_all else list(source_ids)
+        check_redis(redis_url)
+        overrides = {**distributed_settings(redis_url, seed=True), **overrides}
+    # The run is recorded under every source it crawls, so `runs --source X` and `stats` count --all runs.
+    sources = list(registry) if crawl_all else list(source_ids)
     try:
-        with crawl_lock(db, wait=wait):
-            runs = open_run_log(db)
-            run_id = runs.start(sources)
-            summary = None
-            try:
-                summary = run_crawl(sources, crawl_settings(overrides))
-            finally:
-                runs.finish(run_id, summary)  # a crawl that raised is recorded as crashed
-                runs.close()
+        with database_trouble(db):
+            lock.acquire()
     except LockBusy as exc:
         raise LockedError(str(exc)) from None
+    try:
+        with database_trouble(db):  # an unreadable or unreachable database: Error:, exit 2, nothing started
+            runs = open_run_log(db)
+            run_id = runs.start(sources)
+        summary = None
+        try:
+            if redis_url:
+                from aggregator.fetch.redis_queue import start_distributed_run
+
+                start_distributed_run(redis_url)
+            start_workers_early(overrides)
+            summary = run_crawl([] if crawl_all else sources, crawl_settings(overrides))
+        finally:
+            runs.finish(run_id, summary)  # a crawl that raised is recorded as crashed
+            runs.close()
+    finally:
+        lock.release()
     click.echo("Crawl %s (%s) into %s" % ("finished" if summary.reason == "finished" else "stopped: " + summary.reason,
                                            ", ".join(source_ids) or "all sources", db))
     for line in summary.lines():
@@ -111,7 +124,12 @@ def worker(redis_url: str, sources_file: str | None, db: str, idle_seconds: floa
     overrides: dict[str, Any] = {"AGGREGATOR_DB": db, "AGGREGATOR_SOURCES": sources_file or "",
                                  "LOG_LEVEL": log_level.upper(), "AGGREGATOR_REDIS_IDLE_SECONDS": idle_seconds,
                                  **distributed_settings(redis_url, seed=False)}
-    overrides.update(settings_overrides(set_pairs))
+    overrides.update(checked_overrides(set_pairs))
+    check_redis(redis_url)
+    with database_trouble(db):  # opened here, so a bad database is an Error: before the worker starts
+        from aggregator.store.backends import open_storage
+
+        open_storage(db).close()
     start_workers_early(overrides)
     summary = run_crawl([], crawl_settings(overrides))
     click.echo("Worker stopped (%s) on %s" % (summary.reason, redis_url))

@@ -7,40 +7,69 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import click
 
+from aggregator.instants import parse_instant
 from aggregator.ops.cli_options import (
-    DEFAULT_HOME,
     ConfigError,
+    database_trouble,
     db_option,
     load_sources,
     log_level_option,
+    open_existing,
+    require_database,
     sources_option,
+    write_atomically,
 )
+from aggregator.publish.jsonfeed import DEFAULT_BASE_URL
+
+if TYPE_CHECKING:
+    from aggregator.store.model import StoryStorage
 
 logger = logging.getLogger(__name__)
 
-Opened = TypeVar("Opened")
+base_url_option = click.option(
+    "--base-url", "--home-page-url", "base_url", envvar=["AGGREGATOR_BASE_URL", "AGGREGATOR_HOME_PAGE_URL"],
+    default=DEFAULT_BASE_URL, show_default=True, callback=lambda ctx, param, value: _check_base_url(value),
+    help="Where the feeds live: their home page, links and Atom <id> (the same for export and serve).")
 
 
-def _require_db(db: str) -> None:
-    if "://" not in db and not Path(db).exists():
-        raise ConfigError("no database at %s (run `aggregator crawl` first)" % db)
+def _check_base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter("not an absolute http(s) URL: %r" % value, param_hint="--base-url")
+    return value if value.endswith("/") else value + "/"
 
 
-def _open(opener: Callable[[str], Opened], db: str) -> Opened:
-    """`opener(db)` on a database that exists; a URL naming no backend we have is the user's error (exit 2),
-    not a traceback. The opener is passed in so that storage is imported only when a command runs."""
-    _require_db(db)
-    try:
-        return opener(db)
-    except ValueError as exc:  # the backends' word for an unsupported URL
-        raise ConfigError(str(exc)) from None
+def _since(value: str | None) -> datetime | None:
+    """`--since` as an instant; anything that is not an ISO 8601 date or date-time is a usage error."""
+    if value is None:
+        return None
+    instant = parse_instant(value)
+    if instant is None:
+        raise click.BadParameter("not an ISO 8601 date: %r (e.g. 2026-11-20 or 2026-11-20T06:00:00Z)" % value,
+                                 param_hint="--since")
+    return instant
+
+
+def _check_source(source: str | None, sources_file: str | None, stored: Callable[[], set[str]]) -> None:
+    """Refuse a `--source` that is neither in the registry nor among the stored stories' sources."""
+    if source is None:
+        return
+    registry = load_sources(sources_file)
+    if source in registry:
+        return
+    known = set(registry) | stored()
+    if source not in known:
+        raise ConfigError("unknown source %r; known sources: %s" % (source, ", ".join(sorted(known))))
 
 
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
@@ -59,9 +88,10 @@ def runs(db: str, limit: int, source: str | None) -> None:
     """The recent crawl runs, newest first."""
     from aggregator.store.runs import open_run_log
 
-    log = _open(open_run_log, db)
+    log = open_existing(open_run_log, db)
     try:
-        rows = log.recent(limit, source)
+        with database_trouble(db):
+            rows = log.recent(limit, source)
     finally:
         log.close()
     table: list[tuple[str, ...]] = [("ID", "SOURCES", "STARTED", "FINISHED", "PAGES", "STORED", "DUPS", "UPDATED",
@@ -79,17 +109,22 @@ def stats(db: str) -> None:
     from aggregator.store.backends import open_storage
     from aggregator.store.runs import open_run_log
 
-    storage = _open(open_storage, db)
-    log = _open(open_run_log, db)
+    storage = open_existing(open_storage, db)
     try:
-        per_source = storage.source_totals()
-        runs = {row["sources"]: row for row in log.totals()}
+        log = open_existing(open_run_log, db)
+    except BaseException:
+        storage.close()
+        raise
+    try:
+        with database_trouble(db):
+            per_source = storage.source_totals()
+            runs = {row["sources"]: row for row in log.totals()}
     finally:
         storage.close()
         log.close()
     table: list[tuple[str, ...]] = [("SOURCE", "STORIES", "SIGHTINGS", "LAST SEEN", "RUNS", "FAILED", "PAGES",
                                      "ERRORS", "LAST RUN")]
-    for key in sorted(set(per_source) | {k for k in runs if "," not in k}):
+    for key in sorted(set(per_source) | set(runs)):
         counts = per_source.get(key, {})
         run = runs.get(key, {})
         table.append((key, str(counts.get("stories", 0)), str(counts.get("sightings", 0)),
@@ -106,13 +141,14 @@ def explain(story_id: str, db: str) -> None:
     the similarity and the rule that matched it, and its earlier versions."""
     from aggregator.store.backends import open_storage
 
-    storage = _open(open_storage, db)
+    storage = open_existing(open_storage, db)
     try:
-        story = storage.story(story_id)
-        if story is None:
-            raise ConfigError("no story %r in %s" % (story_id, db))
-        sightings = storage.sightings([story_id])[story_id]
-        versions = storage.versions(story_id)
+        with database_trouble(db):
+            story = storage.story(story_id)
+            if story is None:
+                raise ConfigError("no story %r in %s" % (story_id, db))
+            sightings = storage.sightings([story_id])[story_id]
+            versions = storage.versions(story_id)
     finally:
         storage.close()
     click.echo("Story %s: %s" % (story.id, story.title or "(untitled)"))
@@ -144,36 +180,38 @@ def list_sources(sources_file: str | None) -> None:
 
 @click.command()
 @db_option
+@sources_option
 @click.option("--format", "fmt", type=click.Choice(["jsonfeed", "atom", "jsonl"]), default="jsonfeed",
               show_default=True, help="JSON Feed 1.1, Atom 1.0, or one JSON Feed item per line.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-",
-              help="Output file (default: standard output).")
+              help="Output file, replaced whole or left as it was (default: standard output).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N stories.")
-@click.option("--since", default=None, metavar="DATE", help="Only stories published on or after DATE (ISO 8601).")
+@click.option("--since", default=None, metavar="DATE",
+              help="Only stories published (else first seen) at or after DATE (ISO 8601; no offset: UTC).")
 @click.option("--source", default=None, metavar="KEY", help="Only stories seen on this source.")
 @click.option("--title", default="News aggregator", show_default=True, help="Feed title.")
-@click.option("--home-page-url", envvar="AGGREGATOR_HOME_PAGE_URL", default=DEFAULT_HOME, show_default=True)
-def export(db: str, fmt: str, output: str, limit: int | None, since: str | None, source: str | None,
-           title: str, home_page_url: str) -> None:
+@base_url_option
+def export(db: str, sources_file: str | None, fmt: str, output: str, limit: int | None, since: str | None,
+           source: str | None, title: str, base_url: str) -> None:
     """Export stored stories, newest first."""
+    from aggregator.publish.atom import build_atom, feed_id
     from aggregator.publish.jsonfeed import build_feed, dumps
     from aggregator.store.backends import open_storage
 
-    if since is not None:
-        from aggregator.publish.jsonfeed import rfc3339
-
-        if rfc3339(since) is None:
-            raise click.BadParameter("not an ISO 8601 date: %r" % since, param_hint="--since")
-    storage = _open(open_storage, db)
+    since_instant = _since(since)
+    if output != "-" and not Path(output).parent.is_dir():  # before any work, as well as when writing
+        raise click.BadParameter("no folder %s to write %s in" % (Path(output).parent, Path(output).name),
+                                 param_hint="--output")
+    storage = open_existing(open_storage, db)
     try:
-        feed = build_feed(storage, title=title, home_page_url=home_page_url, limit=limit, since=since,
-                          source=source)
+        with database_trouble(db):
+            _check_source(source, sources_file, storage.known_sources)
+            feed = build_feed(storage, title=title, home_page_url=base_url, limit=limit, since=since_instant,
+                              source=source)
     finally:
         storage.close()
     if fmt == "atom":
-        from aggregator.publish.atom import build_atom
-
-        text = build_atom(feed)
+        text = build_atom(feed, feed_id=feed_id(base_url, source))
     elif fmt == "jsonl":
         text = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in feed["items"])
     else:
@@ -181,7 +219,7 @@ def export(db: str, fmt: str, output: str, limit: int | None, since: str | None,
     if output == "-":
         click.echo(text, nl=False)
     else:
-        Path(output).write_text(text, encoding="utf-8")
+        write_atomically(output, text)
         click.echo("Wrote %d stories to %s" % (len(feed["items"]), output), err=True)
 
 
@@ -193,24 +231,45 @@ def export(db: str, fmt: str, output: str, limit: int | None, since: str | None,
               help="Port to listen on (0: any free port).")
 @click.option("--title", default="News aggregator", show_default=True, help="Feed and page title.")
 @click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True, help="Worker threads.")
+@base_url_option
 @log_level_option
-def serve(db: str, sources_file: str | None, host: str, port: int, title: str, threads: int,
+def serve(db: str, sources_file: str | None, host: str, port: int, title: str, threads: int, base_url: str,
           log_level: str) -> None:
     """Serve the reader page (/), /feed.json, /feed.atom and /healthz over HTTP (waitress)."""
     from aggregator.publish.serve import STORAGE_ERRORS, FeedApp, listening_urls, make_server
-    from aggregator.store.backends import open_storage
+    from aggregator.store.backends import database_exists, display_url, open_storage, sqlite_path
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _require_db(db)
+    require_database(db)
+    names = {key: source.name for key, source in load_sources(sources_file).items()}
     try:
         open_storage(db).close()
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    except STORAGE_ERRORS as exc:  # still serve: /healthz answers 503 until the file is readable
-        logger.warning("cannot read %s: %s", db, exc)
-    names = {key: source.name for key, source in load_sources(sources_file).items()}
-    app = FeedApp(lambda: open_storage(db), title=title, source_names=names)
-    server = make_server(app, host=host, port=port, threads=threads)
+    except STORAGE_ERRORS as exc:  # still serve: /healthz answers 503 until the database is readable
+        logger.warning("cannot read %s: %s", display_url(db), exc)
+    path = sqlite_path(db)
+
+    def file_identity() -> object:
+        """The SQLite file as it is now, so that a replaced one is re-opened (FileNotFoundError: none)."""
+        stat = os.stat(path or db)
+        return stat.st_dev, stat.st_ino
+
+    def open_reader() -> StoryStorage:
+        if not database_exists(db):  # never create an empty database where the old one was removed
+            raise FileNotFoundError("no database at %s" % db)
+        return open_storage(db)
+
+    app = FeedApp(open_reader, title=title, source_names=names, base_url=base_url,
+                  database_identity=file_identity if path is not None else None)
+    try:
+        server = make_server(app, host=host, port=port, threads=threads)
+    except (OSError, ValueError) as exc:  # the port is taken, the address is not ours or not an address
+        raise ConfigError("cannot listen on %s port %d: %s" % (host, port, _socket_problem(exc))) from None
     click.echo("Serving %s from %s (Ctrl-C to stop)" % (" ".join(listening_urls(server)), db))
     sys.stdout.flush()
     server.run()
+
+
+def _socket_problem(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__

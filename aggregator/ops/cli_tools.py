@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import BinaryIO
 
 import click
 
@@ -26,26 +26,43 @@ def demo(output_dir: str) -> None:
 
 
 @click.command()
-@click.argument("file", type=click.File("r", encoding="utf-8"))
-@click.option("--threshold", type=float, default=None, help="MinHashLSH candidate threshold.")
-def dedup(file: TextIO, threshold: float | None) -> None:
-    """Group the documents of a JSONL FILE ({"id", "text"} lines) into stories: prints {"id", "story"}."""
-    from aggregator.dedup.index import StoryIndex, dedup_corpus
+@click.argument("file", type=click.File("rb"))
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="MinHashLSH candidate threshold, in (0, 1].")
+def dedup(file: BinaryIO, threshold: float | None) -> None:
+    """Group the documents of a JSONL FILE ({"id", "text"} lines, UTF-8) into stories: prints {"id", "story"}.
+    A document with no words in its text is a story of its own: nothing says two empty texts are one story."""
+    from aggregator.dedup.index import StoryIndex
 
-    def documents() -> Iterator[dict[str, Any]]:
-        for number, line in enumerate(file, 1):
-            if line.strip():
-                try:
-                    doc = json.loads(line)
-                except ValueError as exc:
-                    raise click.ClickException("line %d: not JSON: %s" % (number, exc)) from None
-                if not isinstance(doc, dict) or "id" not in doc or not isinstance(doc.get("text"), str):
-                    raise click.ClickException('line %d: expected {"id", "text"}' % number)
-                yield doc
-
-    index = StoryIndex(threshold=threshold) if threshold is not None else None
-    for doc_id, story in dedup_corpus(documents(), index=index):
+    index = StoryIndex(threshold=threshold) if threshold is not None else StoryIndex()
+    for doc_id, text in _documents(file):
+        if not any(char.isalnum() for char in text):
+            story = doc_id
+        else:
+            match = index.add(doc_id, index.fingerprint(text))
+            story = doc_id if match is None else match.story_id
         click.echo(json.dumps({"id": doc_id, "story": story}, ensure_ascii=False))
+
+
+def _documents(file: BinaryIO) -> Iterator[tuple[str, str]]:
+    """(id, text) of each document; a line that is not one is an `Error:` naming the line."""
+    for number, raw in enumerate(file, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise click.ClickException("line %d: not UTF-8 (byte %d)" % (number, exc.start + 1)) from None
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError as exc:
+            raise click.ClickException("line %d: not JSON: %s" % (number, exc)) from None
+        if not isinstance(doc, dict) or "id" not in doc or not isinstance(doc.get("text"), str):
+            raise click.ClickException('line %d: expected {"id", "text"}' % number)
+        if not isinstance(doc["id"], str) or not doc["id"]:
+            raise click.ClickException('line %d: "id" must be a non-empty string, got %s'
+                                       % (number, json.dumps(doc["id"])))
+        yield doc["id"], doc["text"]
 
 
 @click.command()
@@ -56,11 +73,14 @@ def extract(file: BinaryIO, url: str | None, fmt: str) -> None:
     """Extract the article from an HTML FILE (or - for standard input)."""
     from dataclasses import asdict
 
+    from aggregator.extract.encoding import decode_page
     from aggregator.extract.extractor import extract_article
 
-    raw = file.read()
-    html = raw.decode("utf-8", errors="replace")
-    article = extract_article(html, url=url)
+    # Decoded as a crawl decodes a fetched page: BOM, then <meta charset>, then detection.
+    page = decode_page(file.read())
+    if page.problem:
+        logger.warning("%s: %s", file.name, page.problem)
+    article = extract_article(page.text, url=url)
     if article is None:
         raise click.ClickException("no article body found")
     if fmt == "text":

@@ -70,6 +70,31 @@ def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:
     return settings
 
 
+def setting_problem(name: str, value: str) -> str | None:
+    """What is wrong with `value` (text from `--set NAME=VALUE`) for the setting `name`, judged by the type of
+    its current value (Scrapy's default or ours); None when Scrapy would read it. Settings of no known type
+    (strings, new names) are taken as given."""
+    from scrapy.settings import BaseSettings, Settings
+
+    current = crawl_settings().get(name)
+    try:
+        trial = Settings({name: value})
+        if isinstance(current, bool):
+            trial.getbool(name)
+        elif isinstance(current, int | float):
+            trial.getfloat(name)  # an int setting read with getfloat takes "1.5" too
+        elif isinstance(current, dict | BaseSettings):
+            trial.getdict(name)
+        else:
+            return None
+    except (ValueError, TypeError):
+        kind = "true or false (or 1/0)" if isinstance(current, bool) else \
+            "a number" if isinstance(current, int | float) else "a JSON object"
+        shown = "" if isinstance(current, BaseSettings) else " (%s is %r)" % (name, current)
+        return "expected %s%s" % (kind, shown)
+    return None
+
+
 @dataclass(frozen=True)
 class CrawlSummary:
     pages_fetched: int

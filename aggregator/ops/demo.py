@@ -8,8 +8,10 @@ from importlib import resources
 from pathlib import Path
 
 from aggregator.ops.crawl import crawl_settings, run_crawl
-from aggregator.publish.jsonfeed import build_feed, dumps
+from aggregator.publish.jsonfeed import DEFAULT_BASE_URL, build_feed, dumps
+from aggregator.sources import load_registry
 from aggregator.store.backends import open_storage
+from aggregator.store.runs import open_run_log
 from aggregator.testing.snapshot import render_template, serve_snapshot
 
 logger = logging.getLogger(__name__)
@@ -32,15 +34,25 @@ def run_demo(output_dir: Path) -> int:
         print("Serving the snapshot sites: %s" % ", ".join("%s=%s" % kv for kv in sorted(bases.items())))
         settings = crawl_settings({"AGGREGATOR_DB": str(db), "AGGREGATOR_SOURCES": str(sources),
                                    **DEMO_OVERRIDES})
-        summary = run_crawl([], settings)
+        runs = open_run_log(str(db))  # recorded like any crawl, so `aggregator runs`/`stats` show it
+        run_id = runs.start(list(load_registry(str(sources))))
+        summary = None
+        try:
+            summary = run_crawl([], settings)
+        finally:
+            runs.finish(run_id, summary)
+            runs.close()
     storage = open_storage(str(db))
     try:
-        feed = build_feed(storage, title="News aggregator demo", home_page_url="http://127.0.0.1:8080/")
+        feed = build_feed(storage, title="News aggregator demo", home_page_url=DEFAULT_BASE_URL)
         counts = storage.counts()
     finally:
         storage.close()
     feed_path = output_dir / "feed.json"
-    feed_path.write_text(dumps(feed), encoding="utf-8")
+    # Through a temporary file renamed over the old feed: a reader never sees half of one.
+    temporary = feed_path.with_name(".feed.json.tmp")
+    temporary.write_text(dumps(feed), encoding="utf-8")
+    temporary.replace(feed_path)
     print("Demo crawl finished:")
     for line in summary.lines():
         print("  " + line)

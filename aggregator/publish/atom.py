@@ -8,7 +8,9 @@ Owns the mapping JSON Feed item → Atom entry, so both feeds always carry the s
   (`urn:news-aggregator:atom:1`) carry the rest: `agg:source`, `agg:published`, `agg:first-seen`,
   `agg:similarity`, `agg:rule`;
 - links (and the image) are written only when they are absolute http(s) URLs;
-- `<published>`/`<updated>` are `date_published`/`date_modified` (updated falls back to published);
+- `<published>`/`<updated>` are `date_published`/`date_modified` (updated falls back to published, then to
+  first seen);
+- the feed's `<author>` is its title, so entries whose story names no author are valid too;
 - `<summary>` and `<content>` are `type="text"`: no HTML leaves the aggregator through the feed;
 - `<category term>` per tag, `<author><name>` per author, `xml:lang` from `language`, the image as
   `<media:thumbnail url>`, and `<agg:source>`/`<agg:first-seen>` for the story's own source and first sight.
@@ -23,6 +25,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urljoin
 
 from lxml import etree
 
@@ -30,7 +33,7 @@ from aggregator.publish.reader import safe_url
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AGG_NS", "ATOM_NS", "atom_id", "build_atom", "feed_updated", "story_id"]
+__all__ = ["AGG_NS", "ATOM_NS", "atom_id", "build_atom", "feed_id", "feed_updated", "story_id"]
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 AGG_NS = "urn:news-aggregator:atom:1"
@@ -49,6 +52,13 @@ SIGHTING_ATTRIBUTES = (("source", "source"), ("date_published", "published"), ("
 def atom_id(item_id: str) -> str:
     """The Atom entry id (an IRI) for a JSON Feed item id."""
     return ID_PREFIX + item_id
+
+
+def feed_id(base_url: str, source: str | None = None) -> str:
+    """The Atom feed's `<id>`: its address under the configured base URL, with the source it is filtered to.
+    The same whether exported or served, on any port (RFC 4287 §4.2.6: it must not change when republished);
+    `--limit`/`--since` show a window of the same feed, so they are not part of it."""
+    return urljoin(base_url, "feed.atom") + ("?source=" + quote(source, safe="") if source else "")
 
 
 def story_id(entry_id: str) -> str:
@@ -112,7 +122,7 @@ def _entry(feed_element: etree._Element, item: dict[str, Any]) -> None:
     published = item.get("date_published")
     if published:
         _sub(entry, "{%s}published" % ATOM_NS, published)
-    updated = item.get("date_modified") or published or EPOCH.isoformat()
+    updated = item.get("date_modified") or published or extension.get("first_seen") or EPOCH.isoformat()
     _sub(entry, "{%s}updated" % ATOM_NS, updated)
     for author in item.get("authors", []):
         _sub(_sub(entry, "{%s}author" % ATOM_NS), "{%s}name" % ATOM_NS, author["name"])
@@ -129,14 +139,19 @@ def _entry(feed_element: etree._Element, item: dict[str, Any]) -> None:
         _sub(entry, "{%s}first-seen" % AGG_NS, extension["first_seen"])
 
 
-def build_atom(feed: dict[str, Any]) -> str:
-    """The Atom 1.0 document (UTF-8 XML text) for a JSON Feed document, entries in the feed's order."""
+def build_atom(feed: dict[str, Any], feed_id: str | None = None) -> str:
+    """The Atom 1.0 document (UTF-8 XML text) for a JSON Feed document, entries in the feed's order.
+
+    `feed_id` is the feed's `<id>` (see `feed_id()`); without it, the feed's own URL or its home page. The feed
+    has an `<author>` (its title), so every entry has one (RFC 4287 §4.1.1) whether its story names authors
+    or not; an entry's own authors stand for it."""
     root = etree.Element("{%s}feed" % ATOM_NS, nsmap=NSMAP)
     self_url = feed.get("feed_url")
     home = feed.get("home_page_url")
-    _sub(root, "{%s}id" % ATOM_NS, self_url or home or "urn:news-aggregator:feed")
+    _sub(root, "{%s}id" % ATOM_NS, feed_id or self_url or home or "urn:news-aggregator:feed")
     _sub(root, "{%s}title" % ATOM_NS, feed["title"], type="text")
     _sub(root, "{%s}updated" % ATOM_NS, feed_updated(feed).isoformat())
+    _sub(_sub(root, "{%s}author" % ATOM_NS), "{%s}name" % ATOM_NS, feed["title"])
     if home:
         _sub(root, "{%s}link" % ATOM_NS, rel="alternate", type="text/html", href=home)
     if self_url:

@@ -1,7 +1,8 @@
 """JSON Feed 1.1 export of stored stories (https://jsonfeed.org/version/1.1), newest first.
 
-Each item carries the `_aggregator` extension: the story's `source` and its `sightings`, one per place
-the story was seen (itself included). Reads storage; never writes it.
+Each item carries the `_aggregator` extension: the story's `source`, `first_seen` and its `sightings`, one
+per place the story was seen (itself included). A story without a known date has no `date_published`.
+Reads storage; never writes it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from aggregator.store.model import Sighting, Story, StoryStorage
 logger = logging.getLogger(__name__)
 
 VERSION = "https://jsonfeed.org/version/1.1"
+# Where the feeds say they live unless configured (`--base-url`): their links and the Atom feed's <id>.
+DEFAULT_BASE_URL = "http://127.0.0.1:8080/"
 SUMMARY_CHARS = 280
 
 
@@ -60,7 +63,8 @@ def story_item(story: Story, sightings: list[Sighting]) -> dict[str, Any]:
         "title": story.title,
         "content_text": story.text,
         "summary": story.summary or summarize(story.text),
-        "date_published": rfc3339(story.date_published) or rfc3339(story.first_seen),
+        # A story without a date has none here (JSON Feed allows it): its first sighting is no publication date.
+        "date_published": rfc3339(story.date_published),
         "date_modified": rfc3339(story.date_modified),
         "authors": [{"name": name} for name in story.authors],
         "tags": list(story.tags),
@@ -76,9 +80,10 @@ def story_item(story: Story, sightings: list[Sighting]) -> dict[str, Any]:
 
 
 def build_feed(storage: StoryStorage, *, title: str = "News aggregator", home_page_url: str | None = None,
-               feed_url: str | None = None, limit: int | None = None, since: str | None = None,
+               feed_url: str | None = None, limit: int | None = None, since: datetime | None = None,
                source: str | None = None) -> dict[str, Any]:
-    """The JSON Feed document for the stored stories matching the filters, newest first."""
+    """The JSON Feed document for the stored stories matching the filters, newest first (by published date,
+    else first seen). `since` is an instant: stories published (else first seen) at or after it."""
     stories = storage.stories(limit=limit, since=since, source=source)
     sightings = storage.sightings([story.id for story in stories])
     feed: dict[str, Any] = {"version": VERSION, "title": title}

@@ -12,22 +12,22 @@ import hashlib
 import json
 import logging
 import re
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs
-from wsgiref.util import application_uri, request_uri
+from urllib.parse import parse_qs, urlencode, urljoin
 
 import waitress
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
-from aggregator.publish.atom import build_atom, feed_updated
-from aggregator.publish.jsonfeed import build_feed, dumps, rfc3339
+from aggregator.instants import parse_instant
+from aggregator.publish.atom import build_atom, feed_id, feed_updated
+from aggregator.publish.jsonfeed import DEFAULT_BASE_URL, build_feed, dumps, rfc3339
 from aggregator.publish.reader import CONTENT_SECURITY_POLICY, render_page
+from aggregator.store.backends import database_errors
 from aggregator.store.model import StoryStorage
 
 logger = logging.getLogger(__name__)
@@ -46,17 +46,7 @@ STATUS = {200: "200 OK", 304: "304 Not Modified", 400: "400 Bad Request", 404: "
 # Headers a 304 repeats from the 200 it stands for (RFC 9110 §15.4.5).
 KEPT_ON_304 = {"etag", "last-modified", "cache-control", "vary", "content-location"}
 # What the storage layer raises when the database is missing, locked for too long or not a database.
-def _storage_errors() -> tuple[type[BaseException], ...]:
-    """What a failing database raises: SQLite's errors, and PostgreSQL's when psycopg is installed."""
-    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
-    try:
-        import psycopg
-    except ImportError:
-        return errors
-    return (*errors, psycopg.Error)
-
-
-STORAGE_ERRORS = _storage_errors()
+STORAGE_ERRORS = database_errors()
 
 
 class BadRequest(ValueError):
@@ -68,8 +58,15 @@ class Query:
     """The filters of one request."""
 
     limit: int
-    since: str | None
+    since: datetime | None
     source: str | None
+
+    def canonical(self, default_limit: int) -> str:
+        """The filters as a query string in one spelling (empty when none), for the feed's own URL."""
+        pairs = [("source", self.source)] if self.source else []
+        pairs += [("since", self.since.isoformat())] if self.since else []
+        pairs += [("limit", str(self.limit))] if self.limit != default_limit else []
+        return urlencode(pairs)
 
 
 @dataclass(frozen=True)
@@ -104,8 +101,8 @@ def parse_query(query_string: str, default_limit: int, max_limit: int) -> Query:
         limit = int(raw)
     since = None
     if "since" in values:
-        since = values["since"][0].strip()
-        if rfc3339(since) is None:
+        since = parse_instant(values["since"][0])
+        if since is None:
             raise BadRequest("since must be an ISO 8601 date or date-time, e.g. 2026-11-20")
     source = None
     if "source" in values:
@@ -141,13 +138,21 @@ def not_modified(environ: Mapping[str, Any], etag: str, last_modified: datetime 
 
 
 class FeedApp:
-    """The WSGI application. `storage_factory` opens a storage backend (called once per worker thread)."""
+    """The WSGI application. `storage_factory` opens a storage backend (called once per worker thread).
+
+    `base_url` is where the feeds say they live (links, the Atom feed's `<id>`), never taken from a request.
+    `database_identity`, when given, names the database file as it is now (e.g. its device and inode): when
+    it changes (a new demo run replaced the file), each thread re-opens storage instead of reading the old,
+    deleted one; when it raises (no file), requests get a 503."""
 
     def __init__(self, storage_factory: Callable[[], StoryStorage], *, title: str = "News aggregator",
                  source_names: Mapping[str, str] | None = None, default_limit: int = 50,
-                 max_limit: int = 1000, max_age: int = 60) -> None:
+                 max_limit: int = 1000, max_age: int = 60, base_url: str = DEFAULT_BASE_URL,
+                 database_identity: Callable[[], object] | None = None) -> None:
         if not 1 <= default_limit <= max_limit:
             raise ValueError("default_limit must be from 1 to max_limit (%d), got %r" % (max_limit, default_limit))
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.database_identity = database_identity
         self.storage_factory = storage_factory
         self.title = title
         self.source_names = dict(source_names or {})
@@ -184,9 +189,15 @@ class FeedApp:
     # Storage, one per worker thread.
 
     def storage(self) -> StoryStorage:
+        identity = self.database_identity() if self.database_identity is not None else None
         storage = getattr(self._local, "storage", None)
+        if storage is not None and identity != getattr(self._local, "identity", None):
+            logger.info("the database was replaced: re-opening it")
+            self._drop_storage()
+            storage = None
         if storage is None:
             storage = self._local.storage = self.storage_factory()
+            self._local.identity = identity
         return storage
 
     def _drop_storage(self) -> None:
@@ -203,14 +214,21 @@ class FeedApp:
     def _feed(self, environ: dict[str, Any]) -> tuple[Query, Feed]:
         query = parse_query(environ.get("QUERY_STRING", ""), self.default_limit, self.max_limit)
         storage = self.storage()
+        if query.source and query.source not in self.source_names:
+            stored = storage.known_sources()  # a source no longer configured still has its stories
+            if query.source not in stored:
+                raise BadRequest("unknown source %r; known sources: %s"
+                                 % (query.source, ", ".join(sorted(set(self.source_names) | stored)) or "none"))
         # When each story's stored text last changed is not in the feed document; reading it *before*
         # the feed means a change racing this request can only make Last-Modified too old (a client
         # fetches again), never newer than the content it labels.
         updated = [_parse_date(story.updated) for story in
                    storage.stories(limit=query.limit, since=query.since, source=query.source)]
-        document = build_feed(storage, title=self.title, home_page_url=application_uri(environ),
-                              feed_url=request_uri(environ), limit=query.limit, since=query.since,
-                              source=query.source)
+        path = (environ.get("PATH_INFO") or "/").lstrip("/")
+        query_string = query.canonical(self.default_limit)
+        document = build_feed(storage, title=self.title, home_page_url=self.base_url,
+                              feed_url=urljoin(self.base_url, path) + ("?" + query_string if query_string else ""),
+                              limit=query.limit, since=query.since, source=query.source)
         changed = [date for date in updated if date is not None]
         if document["items"]:
             changed.append(feed_updated(document))
@@ -221,8 +239,9 @@ class FeedApp:
         return self._conditional(environ, feed.last_modified, dumps(feed.document), JSON_FEED_TYPE)
 
     def atom_feed(self, environ: dict[str, Any]) -> Response:
-        _, feed = self._feed(environ)
-        return self._conditional(environ, feed.last_modified, build_atom(feed.document), ATOM_TYPE)
+        query, feed = self._feed(environ)
+        atom = build_atom(feed.document, feed_id=feed_id(self.base_url, query.source))
+        return self._conditional(environ, feed.last_modified, atom, ATOM_TYPE)
 
     def reader_page(self, environ: dict[str, Any]) -> Response:
         query, feed = self._feed(environ)

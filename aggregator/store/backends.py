@@ -4,8 +4,12 @@ sqlite:///path) or PostgreSQL (postgresql:// or postgres://, any libpq URL)."""
 from __future__ import annotations
 
 import logging
+import re
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from aggregator.store.model import StoryStorage
 from aggregator.store.sqlite import SQLiteStorage
@@ -40,6 +44,39 @@ def sqlite_path(db: str) -> str | None:
     """The path of the SQLite file database URL `db` names, or None when it names a PostgreSQL database."""
     parsed = parse_database_url(db)
     return parsed.location if parsed.kind == "sqlite" else None
+
+
+def database_exists(db: str) -> bool:
+    """Whether the database `db` names is there to read: the SQLite file exists, whichever way it is spelled
+    (a path or sqlite:///path). A PostgreSQL URL counts as there: only connecting tells."""
+    path = sqlite_path(db)
+    return path is None or Path(path).is_file()
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """What opening or reading a database raises when it is unreachable, locked, refused or not a database:
+    SQLite's errors, the file system's, and PostgreSQL's when psycopg is installed."""
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
+    try:
+        import psycopg
+    except ImportError:
+        return errors
+    return (*errors, psycopg.Error)
+
+
+def display_url(db: str) -> str:
+    """`db` as it may be shown or logged: a URL's password replaced by `***`."""
+    if "://" not in db or db.startswith(SQLITE_PREFIX):
+        return db
+    db = re.sub(r"(?i)(password=)[^&]*", r"\1***", db)
+    try:
+        parts = urlsplit(db)
+        if parts.password is None:
+            return db
+        netloc = "%s:***@%s" % (parts.username or "", parts.netloc.rpartition("@")[2])
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return db.split("://", 1)[0] + "://***"
 
 
 def open_storage(db: str, batch_size: int = 1, batch_seconds: float = 1.0) -> StoryStorage:

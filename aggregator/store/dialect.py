@@ -28,6 +28,7 @@ class Dialect:
     url_lock: str | None  # run first in a save with the URL's lock key: saves of one URL queue; None: no need
     begin_schema_change: tuple[str, ...]  # opens the one transaction that may change the schema
     table_exists: str  # one row when the table named by the argument exists
+    instant: str  # `instant % expression`: an ISO 8601 text column or mark as a comparable point in time
 
     def sql(self, statement: str) -> str:
         return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
@@ -41,6 +42,7 @@ SQLITE = Dialect(
     url_lock=None,
     begin_schema_change=("BEGIN IMMEDIATE",),
     table_exists="SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+    instant="julianday(%s)",  # reads the offset (+05:00, Z), so instants compare, not spellings
 )
 
 # PostgreSQL: many writers. Saves of one URL queue on a transaction-level advisory lock (READ COMMITTED then
@@ -56,6 +58,7 @@ POSTGRESQL = Dialect(
     begin_schema_change=("BEGIN ISOLATION LEVEL READ COMMITTED",
                          "SELECT pg_advisory_xact_lock(hashtextextended('%s', 0))" % SCHEMA_LOCK_KEY),
     table_exists="SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?",
+    instant="(%s)::timestamptz",
 )
 
 

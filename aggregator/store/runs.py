@@ -20,6 +20,15 @@ from aggregator.store.model import utc_now
 logger = logging.getLogger(__name__)
 
 
+ALL = "all"  # how runs recorded before a --all run named its sources; matches every source
+
+
+def crawled(sources: str, source: str) -> bool:
+    """Whether a run recorded over `sources` (comma-separated ids) crawled `source`."""
+    names = sources.split(",")
+    return source in names or names == [ALL]
+
+
 class CrawlSummary(Protocol):
     """What a finished run records (`aggregator.ops.crawl.CrawlSummary` is one)."""
 
@@ -77,8 +86,10 @@ class RunLog:
         return self.statements.execute(sql, args)
 
     def start(self, sources: list[str]) -> int:
+        """Record a run starting over `sources`, the ids of every source it crawls (a `--all` run names them
+        all, so it counts for each of them)."""
         cursor = self.execute("INSERT INTO runs (sources, started, pid) VALUES (?, ?, ?) RETURNING id",
-                              (",".join(sources) or "all", utc_now(), os.getpid()))
+                              (",".join(sources) or ALL, utc_now(), os.getpid()))
         return int(cursor.fetchone()[0])
 
     def finish(self, run_id: int, summary: CrawlSummary | None) -> None:
@@ -92,23 +103,34 @@ class RunLog:
                      " errors = ?, exit_status = ?, reason = ? WHERE id = ?", (utc_now(), *values, run_id))
 
     def recent(self, limit: int = 20, source: str | None = None) -> list[Run]:
-        sql = "SELECT id, sources, started, finished, pages, stored, duplicates, updated, errors, exit_status," \
-              " reason FROM runs"
-        args: tuple[Any, ...] = ()
-        if source:
-            sql += " WHERE sources = ?"
-            args = (source,)
-        rows = self.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
-        return [Run(*row) for row in rows]
+        """The newest `limit` runs; with `source`, those that crawled it (alone or with others)."""
+        cursor = self.execute("SELECT id, sources, started, finished, pages, stored, duplicates, updated, errors,"
+                              " exit_status, reason FROM runs ORDER BY id DESC")
+        found: list[Run] = []
+        # The sources are a comma-separated list, not rows: filtered here, where a key's '_' is no wildcard.
+        while len(found) < limit and (row := cursor.fetchone()) is not None:
+            if source is None or crawled(row[1], source):
+                found.append(Run(*row))
+        return found
 
     def totals(self) -> list[dict[str, Any]]:
-        """Per source: runs, failed runs, pages, stored, duplicates, errors, last run start — over the runs
-        that crawled that source alone (the scheduler's) and those that named it among others."""
-        rows = self.execute("SELECT sources, count(*), sum(CASE WHEN exit_status != 0 THEN 1 ELSE 0 END),"
-                            " sum(pages), sum(stored), sum(duplicates), sum(errors), max(started)"
-                            " FROM runs GROUP BY sources ORDER BY sources").fetchall()
-        keys = ("sources", "runs", "failed", "pages", "stored", "duplicates", "errors", "last_run")
-        return [dict(zip(keys, row)) for row in rows]
+        """Per source: runs that crawled it (alone or with others), failed runs, and those runs' pages,
+        stored, duplicates and errors (a run over several sources counts whole for each), and the last start.
+        Runs recorded before runs named their sources (`all`) count under `all`."""
+        rows = self.execute("SELECT sources, exit_status, pages, stored, duplicates, errors, started"
+                            " FROM runs ORDER BY id").fetchall()
+        totals: dict[str, dict[str, Any]] = {}
+        for sources, exit_status, pages, stored, duplicates, errors, started in rows:
+            for key in dict.fromkeys(sources.split(",")):
+                total = totals.setdefault(key, {"sources": key, "runs": 0, "failed": 0, "pages": 0, "stored": 0,
+                                                "duplicates": 0, "errors": 0, "last_run": None})
+                total["runs"] += 1
+                total["failed"] += 1 if exit_status not in (None, 0) else 0
+                for name, value in (("pages", pages), ("stored", stored), ("duplicates", duplicates),
+                                    ("errors", errors)):
+                    total[name] += value or 0
+                total["last_run"] = max(filter(None, (total["last_run"], started)))
+        return [totals[key] for key in sorted(totals)]
 
     def close(self) -> None:
         self.connection.close()

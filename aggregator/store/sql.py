@@ -14,6 +14,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 from aggregator.store.dialect import URL_LOCK_PREFIX, Dialect, Statements
@@ -230,13 +231,23 @@ class SQLStorage(ABC):
                                           " FROM story_versions WHERE story_id = ? ORDER BY id", (story_id,))
         return [dict(row) for row in rows]
 
-    def stories(self, limit: int | None = None, since: str | None = None,
+    def stories(self, limit: int | None = None, since: datetime | str | None = None,
                 source: str | None = None) -> list[Story]:
-        """Stories newest first (by published date, else first seen), optionally filtered."""
+        """Stories newest first (by published date, else first seen), optionally filtered.
+
+        `since` as a datetime keeps the stories published (else first seen) at or after that instant,
+        whatever offset each date was written with; as text it is compared as text, as before (kept for
+        callers not yet passing instants: `2026-11-25T06:00:00Z` and the same instant at `+05:00` differ)."""
+        db = self._statements()
+        when = db.dialect.instant % "coalesce(date_published, first_seen)"
         sql = "SELECT * FROM stories"
         where: list[str] = []
         args: list[Any] = []
-        if since:
+        if isinstance(since, datetime):
+            where.append("%s >= %s" % (when, db.dialect.instant % "?"))
+            aware = since if since.tzinfo else since.replace(tzinfo=UTC)
+            args.append(aware.astimezone(UTC).isoformat())
+        elif since:
             where.append("coalesce(date_published, first_seen) >= ?")
             args.append(since)
         if source:
@@ -244,11 +255,15 @@ class SQLStorage(ABC):
             args.append(source)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY coalesce(date_published, first_seen) DESC, id"
+        sql += " ORDER BY %s DESC, id" % when
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [story_from_row(row) for row in self._statements().execute(sql, args).fetchall()]
+        return [story_from_row(row) for row in db.execute(sql, args).fetchall()]
+
+    def known_sources(self) -> set[str]:
+        """Every source a story has been seen on."""
+        return {row["source"] for row in self._statements().execute("SELECT DISTINCT source FROM sightings")}
 
     def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]:
         """The sightings of each story, in the order they were stored."""
