@@ -127,6 +127,8 @@ def test_dedup_bad_ids_threshold_and_bytes() -> None:
                       stdin=json.dumps({"id": 5, "text": text}) + "\n")
     assert_user_error(["dedup", "-"], 1, 'line 2: "id" must be a non-empty string, got ""',
                       stdin=json.dumps({"id": "a", "text": text}) + "\n" + json.dumps({"id": "", "text": text}))
+    twice = json.dumps({"id": "a", "text": text}) + "\n"
+    assert_user_error(["dedup", "-"], 1, 'line 3: id "a" is already the id of line 1', stdin=twice + "\n" + twice)
     assert_user_error(["dedup", "-", "--threshold", "2"], 2,
                       "Invalid value for '--threshold': 2.0 is not in the range 0<x<=1")
     assert_user_error(["dedup", "-", "--threshold", "0"], 2, "Invalid value for '--threshold'")

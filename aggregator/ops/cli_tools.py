@@ -30,22 +30,22 @@ def demo(output_dir: str) -> None:
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="MinHashLSH candidate threshold, in (0, 1].")
 def dedup(file: BinaryIO, threshold: float | None) -> None:
-    """Group the documents of a JSONL FILE ({"id", "text"} lines, UTF-8) into stories: prints {"id", "story"}.
-    A document with no words in its text is a story of its own: nothing says two empty texts are one story."""
-    from aggregator.dedup.index import StoryIndex
+    """Group the documents of a JSONL FILE ({"id", "text"} lines, UTF-8) into stories: prints {"id", "story"}
+    per document, in the file's order; a story is named by its smallest document id. A document with no words
+    in its text is a story of its own: nothing says two empty texts are one story."""
+    from aggregator.dedup.index import StoryIndex, dedup_corpus
 
-    index = StoryIndex(threshold=threshold) if threshold is not None else StoryIndex()
-    for doc_id, text in _documents(file):
-        if not any(char.isalnum() for char in text):
-            story = doc_id
-        else:
-            match = index.add(doc_id, index.fingerprint(text))
-            story = doc_id if match is None else match.story_id
-        click.echo(json.dumps({"id": doc_id, "story": story}, ensure_ascii=False))
+    documents = list(_documents(file))
+    worded = [{"id": doc_id, "text": text} for doc_id, text in documents if any(char.isalnum() for char in text)]
+    index = StoryIndex(threshold=threshold) if threshold is not None else None
+    stories = dict(dedup_corpus(worded, index=index))
+    for doc_id, _ in documents:
+        click.echo(json.dumps({"id": doc_id, "story": stories.get(doc_id, doc_id)}, ensure_ascii=False))
 
 
 def _documents(file: BinaryIO) -> Iterator[tuple[str, str]]:
     """(id, text) of each document; a line that is not one is an `Error:` naming the line."""
+    seen: dict[str, int] = {}
     for number, raw in enumerate(file, 1):
         try:
             line = raw.decode("utf-8")
@@ -62,6 +62,10 @@ def _documents(file: BinaryIO) -> Iterator[tuple[str, str]]:
         if not isinstance(doc["id"], str) or not doc["id"]:
             raise click.ClickException('line %d: "id" must be a non-empty string, got %s'
                                        % (number, json.dumps(doc["id"])))
+        if doc["id"] in seen:
+            raise click.ClickException("line %d: id %s is already the id of line %d"
+                                       % (number, json.dumps(doc["id"]), seen[doc["id"]]))
+        seen[doc["id"]] = number
         yield doc["id"], doc["text"]
 
 
