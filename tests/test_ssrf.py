@@ -4,11 +4,13 @@ request's own source names the host; other schemes are never fetched."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from typing import Any
 
 import pytest
 from scrapy import Request
 from scrapy.exceptions import NotConfigured
+from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
 from aggregator.fetch.ssrf import RefusedAddress, SSRFGuardMiddleware, trusted_hosts
@@ -47,6 +49,10 @@ def fetch(middleware: SSRFGuardMiddleware, url: str, source: str = "public") -> 
     "http://10.0.0.1/", "http://172.16.5.4/", "http://192.168.1.1/admin", "http://[fe80::1]/", "http://100.64.0.1/",
     "http://224.0.0.1/", "http://localhost:8080/", "http://2130706433/", "http://0x7f.0.0.1/",
     "http://10.1.2.3:9000/other-port-of-a-trusted-host",
+    # IPv6 transition addresses that embed a private IPv4 address, and site-local / local-use NAT64
+    "http://[64:ff9b::7f00:1]/", "http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b::10.0.0.1]/",
+    "http://[2002:7f00:1::1]/", "http://[2002:a9fe:a9fe::]/", "http://[::7f00:1]/", "http://[::a9fe:a9fe]/",
+    "http://[::ffff:0:7f00:1]/", "http://[fec0::1]/", "http://[64:ff9b:1::a00:1]/", "http://[2001:0:4136:e378::1]/",
 ])
 def test_non_public_addresses_are_refused_and_counted(url: str) -> None:
     middleware = guard()
@@ -63,7 +69,8 @@ def test_other_schemes_are_refused(url: str) -> None:
 
 
 @pytest.mark.parametrize("url", ["https://news.example/2026/story", "http://93.184.215.14/story",
-                                 "http://[2606:4700::1111]/story"])
+                                 "http://[2606:4700::1111]/story", "http://[64:ff9b::808:808]/",
+                                 "http://[2002:808:808::1]/"])
 def test_public_addresses_pass(url: str) -> None:
     assert fetch(guard(), url) is None
 
@@ -89,3 +96,21 @@ def test_a_private_host_one_source_configures_is_refused_to_every_other_source()
 def test_switched_off_guard_is_not_configured() -> None:
     with pytest.raises(NotConfigured):
         SSRFGuardMiddleware.from_crawler(get_crawler(settings_dict={"AGGREGATOR_SSRF_GUARD": False}))
+
+
+@pytest.mark.parametrize(("connected", "source", "refused"), [
+    ("127.0.0.1", "public", True), ("10.1.2.3", "public", True), ("64:ff9b::a9fe:a9fe", "public", True),
+    ("93.184.215.14", "public", False), ("10.1.2.3", "intranet", False),
+])
+def test_the_address_actually_connected_to_is_judged(connected: str, source: str, refused: bool) -> None:
+    """DNS rebinding: the name looked public to the guard, the downloader connected somewhere else."""
+    url = "http://10.1.2.3:8080/a" if source == "intranet" else "https://elsewhere.example/a"
+    request = Request(url, cb_kwargs={"source": REGISTRY[source]})
+    response = HtmlResponse(url, body=b"<p>x</p>", request=request, ip_address=ipaddress.ip_address(connected))
+    middleware = guard()
+    if refused:
+        with pytest.raises(RefusedAddress):
+            middleware.process_response(request, response)
+        assert middleware.stats.values == {"aggregator/errors/ssrf_refused": 1}
+    else:
+        assert middleware.process_response(request, response) is response

@@ -20,12 +20,13 @@ from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http import Response
 
 from aggregator.sources import RegistryError, Source, load_registry
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RefusedAddress", "SSRFGuardMiddleware", "is_public_address", "source_key", "trusted_hosts"]
+__all__ = ["RefusedAddress", "SSRFGuardMiddleware", "embedded_ipv4", "is_public_address", "source_key", "trusted_hosts"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Metadata services some clouds run on addresses that `is_global` alone would not flag everywhere.
@@ -38,11 +39,38 @@ class RefusedAddress(IgnoreRequest):
     """A request refused by the SSRF guard (a private address or a non-http(s) scheme)."""
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address a gateway or the host itself may reach: judged as that
+# IPv4 address. ::ffff:0:0/96 (mapped) is decoded by `ipv4_mapped`, 2002::/16 (6to4) by `sixtofour`.
+EMBEDDING_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64, well-known prefix
+                      ipaddress.IPv6Network("::ffff:0:0:0/96"),  # SIIT, "IPv4-translated"
+                      ipaddress.IPv6Network("::/96"))  # IPv4-compatible (deprecated, still routed by some stacks)
+# Never public, whatever Python's tables say: NAT64 local-use (RFC 8215), deprecated site-local (RFC 3879).
+NEVER_PUBLIC = (ipaddress.IPv6Network("64:ff9b:1::/48"), ipaddress.IPv6Network("fec0::/10"))
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 transition address carries (mapped, NAT64, SIIT, IPv4-compatible, 6to4)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in prefix for prefix in EMBEDDING_PREFIXES) and int(address) & 0xFFFFFFFF > 1:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: Address) -> bool:
     """True for an address on the public internet; False for loopback, private, link-local (metadata),
-    shared (100.64/10), reserved, multicast and unspecified addresses, also inside IPv4-mapped IPv6."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    shared (100.64/10), reserved, site-local, multicast and unspecified addresses, also when an IPv6
+    transition address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4 2002::/16, IPv4-compatible) embeds one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in prefix for prefix in NEVER_PUBLIC):
+            return False
+        embedded = embedded_ipv4(address)
+        if embedded is not None:
+            address = embedded
+        elif address.is_reserved or address.is_site_local:
+            return False
     if str(address) in METADATA_ADDRESSES:
         return False
     return address.is_global and not address.is_multicast
@@ -94,7 +122,6 @@ class SSRFGuardMiddleware:
         # robots.txt requests belong to no source; RobotsTxtMiddleware (100) asks them only for a host whose
         # request this guard (50) has let through, so a host some source trusts is trusted for its robots.txt
         self.trusted_by_any = frozenset().union(*trusted.values())
-        self.verdicts: dict[str, str | None] = {}  # host -> why it is refused (None: public), per crawl
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> SSRFGuardMiddleware:
@@ -113,12 +140,25 @@ class SSRFGuardMiddleware:
             self._refuse(request, "scheme %r is never fetched" % scheme)
         if self._trusted(request, (host, port)):
             return None
-        if host not in self.verdicts:
-            self.verdicts[host] = await self._verdict(host, port)
-        why = self.verdicts[host]
+        # Resolved for every request, never cached for the crawl: a name whose answer changes (DNS rebinding)
+        # is caught here when it already points inside, and by process_response when it changes after.
+        why = await self._verdict(host, port)
         if why is not None:
             self._refuse(request, why)
         return None
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        """Judge the address the downloader actually connected to: the name may have resolved to a public
+        address here and to a private one there (DNS rebinding). The request was sent, but its answer goes no
+        further than this."""
+        address = response.ip_address
+        if address is None or not isinstance(address, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            return response  # not from the network (the HTTP cache), or a handler that does not say
+        _, host, port = _host_port(request.url)
+        if not self._trusted(request, (host, port)) and not is_public_address(address):
+            self._refuse(request, "%s was connected to at the non-public address %s (DNS rebinding?)"
+                         % (host, address))
+        return response
 
     def _trusted(self, request: Request, host_port: HostPort) -> bool:
         key = source_key(request)
