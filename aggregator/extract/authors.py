@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lxml.html import HtmlElement
 
@@ -79,15 +79,19 @@ def clean_authors(raw: Sequence[str], site_names: Sequence[str], keep_site: bool
 
 
 def choose_authors(
-    jsonld: list[NamedAuthor], meta: list[str], visible: list[str], site_names: Sequence[str]
+    jsonld: list[NamedAuthor], meta: list[str], visible: Callable[[], list[str]], site_names: Sequence[str]
 ) -> tuple[tuple[str, ...], bool]:
     """The names and whether they are the publication's own.
 
     JSON-LD people first, then meta tags, then the visible byline; the publication only when it is all
-    the page names (a page that credits its newsroom rather than a person)."""
+    the page names (a page that credits its newsroom rather than a person). `visible` reads the page's
+    bylines, only when the cheaper signals are silent."""
     people = [author.name for author in jsonld if not author.organization]
-    for source in (people, meta, *([line] for line in visible)):
+    for source in (people, meta):
         if names := clean_authors(source, site_names):
+            return names, False
+    for line in visible():
+        if names := clean_authors([line], site_names):
             return names, False
     for source in ([author.name for author in jsonld], meta):
         if names := clean_authors(source, site_names, keep_site=True):

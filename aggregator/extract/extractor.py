@@ -19,6 +19,7 @@ from lxml.html import HtmlElement
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
+from aggregator.extract.datelines import dateline, heading_time
 from aggregator.extract.dates import (
     DateCandidate,
     borrow_offset,
@@ -28,6 +29,7 @@ from aggregator.extract.dates import (
     reconcile_dates,
     with_zone_offset,
 )
+from aggregator.extract.json_payload import payload_text
 from aggregator.extract.page_metadata import (
     PageMetadata,
     clean_authors,
@@ -52,9 +54,15 @@ TEASER_WORDS = 120
 FAST_MIN_WORDS = 200
 # Below this share of the JSON-LD articleBody or this multiple of the feed summary, precision mode
 # probably cut real paragraphs, so the recall-oriented extraction gets a chance.
-SHORT_AGAINST_JSONLD = 0.6
+SHORT_AGAINST_JSONLD = 0.85
 SHORT_AGAINST_SUMMARY = 1.5
 FALLBACK_MIN_GAIN = 1.3
+# Below this share of the words in the page's <p> elements, the precision result may be a fragment (a
+# reprint notice, the first paragraphs); the balanced mode's answer replaces it when this much longer.
+FRAGMENT_SHARE = 0.25
+FRAGMENT_GAIN = 2.0
+# A precision result this long is an article, whatever else the page holds (and counting costs ~0.6 ms).
+FRAGMENT_MAX_WORDS = 600
 
 TEASER_LINE = re.compile(
     r"^\s*[-•*]?\s*(?:related(?: (?:stories|articles|content|coverage|reading|links?))?|see (?:more|also)"
@@ -91,7 +99,10 @@ def extract_article(
     now: datetime | None = None,
     prunes: FastPrunes | None = None,
 ) -> Article | None:
-    """Extract the article in `html` (fetched from `url`); `hints` is what the feed said. None if no body.
+    """Extract the article in `html` (fetched from `url`); `hints` is what the feed said.
+
+    None when the page has no body and does not declare itself an article; an article whose body cannot be
+    read comes back with its metadata and an empty `text`.
 
     `now` is the reference for rejecting future dates (defaults to the current time); `prunes` the fast
     paths for trafilatura's raw-tree prunes (defaults to those checked once per process against the
@@ -106,8 +117,12 @@ def extract_article(
     page = read_page_metadata(tree, url)
     text = extract_body(tree, url, page, hints, prunes or installed_fast_prunes())
     if not text:
-        logger.debug("no article body in %s", url)
-        return None
+        if not page.declares_article:
+            logger.debug("no article body in %s", url)
+            return None
+        # an article whose body we cannot read still has a title, authors and a date worth keeping
+        logger.debug("article without an extractable body in %s; keeping its metadata", url)
+        text = ""
     names = [*site_names_for(page.site_name, url), *page.site_names]
     title = choose_title(page.title_candidates, names, _plain(hints.get("title")))
     feed_authors = clean_authors(list(hints.get("authors") or ()), names)
@@ -153,6 +168,20 @@ def extract_body(
         if _word_count(fallback) >= max(words * FALLBACK_MIN_GAIN, 1):
             logger.debug("precision extraction too short (%d words) on %s; using recall mode", words, url)
             text = fallback
+            words = _word_count(text)
+    if words < FRAGMENT_MAX_WORDS and words < FRAGMENT_SHARE * _paragraph_words(tree):
+        # precision mode kept a fragment (a reprint notice, the first paragraphs) of a page whose paragraphs
+        # say much more is there: the balanced mode, with its own second opinions, finds the whole article
+        balanced = _trafilatura(tree, url, prunes)
+        if _word_count(balanced) >= max(words * FRAGMENT_GAIN, 1):
+            logger.debug("precision extraction kept a fragment (%d words) on %s; using balanced mode", words, url)
+            text = balanced
+            words = _word_count(text)
+    if words < FAST_MIN_WORDS and (payload := payload_text(list(tree.iter("script")))) and (
+        _word_count(payload) > 2 * words
+    ):
+        logger.debug("article body taken from a script payload on %s", url)
+        text = payload  # a page rendered by script: the article is in its Next.js data
     if not text and page.article_body:
         text = page.article_body
     if not text:
@@ -249,6 +278,11 @@ def _word_count(text: str | None) -> int:
     return len(WORD.findall(text)) if text else 0
 
 
+def _paragraph_words(tree: HtmlElement) -> int:
+    """Words in the page's <p> elements: what its visible text says is there, teasers included."""
+    return sum(_word_count(paragraph.text_content()) for paragraph in tree.iter("p"))
+
+
 def _plain(value: Any) -> str | None:
     """Feed summaries may carry HTML; keep their text."""
     if not isinstance(value, str):
@@ -277,6 +311,11 @@ def _date_candidates(
         if parsed:
             moment = borrow_offset(parsed[0], stated) if isinstance(value, str) and is_naive(value) else parsed[0]
             candidates.append(DateCandidate(source, kind, moment, day_only=parsed[1]))
+    if not any(c.kind == "published" and not c.day_only for c in candidates):
+        # the page's structured data gives no time of day: the <time> or dateline under its headline may
+        for source, value in (("time", heading_time(tree)), ("dateline", dateline(tree))):
+            if value and (parsed := parse_date(with_zone_offset(value))):
+                candidates.append(DateCandidate(source, "published", parsed[0], day_only=parsed[1]))
     if day := date_from_url(url):
         candidates.append(DateCandidate("url", "published", day, day_only=True))
     if not any(c.kind == "published" for c in candidates):

@@ -66,6 +66,10 @@ class JsonLd:
                 found.append(NamedAuthor(name, organization=bool(types_of(item) & ORGANIZATION_TYPES)))
         return found
 
+    def is_article(self) -> bool:
+        """Whether the page describes itself as an article (not merely as a web page)."""
+        return bool(types_of(self.article) & (ARTICLE_TYPES - {"webpage"}))
+
     def headline(self) -> str | None:
         return plain_text(self.article.get("headline") or self.article.get("name"))
 

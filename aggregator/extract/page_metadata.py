@@ -15,7 +15,6 @@ from urllib.parse import urljoin, urlsplit
 from lxml.html import HtmlElement
 
 from aggregator.extract.authors import byline_after_heading, choose_authors, clean_authors, visible_bylines
-from aggregator.extract.datelines import dateline, heading_time
 from aggregator.extract.jsonld import plain_text, read_jsonld, walk
 from aggregator.extract.titles import TITLE_SEPARATORS, TitleCandidates, clean_title
 
@@ -49,6 +48,7 @@ class PageMetadata:
     article_body: str | None = None
     headings: tuple[str, ...] = field(default=())
     title_candidates: TitleCandidates = field(default_factory=TitleCandidates)
+    declares_article: bool = False  # JSON-LD Article (or og:type article): worth its metadata without a body
     canonical_link: str | None = None  # <link rel="canonical">, as written
     og_url: str | None = None
 
@@ -171,8 +171,6 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
     )]
     published += [("meta", time.get("datetime")) for time in elements["time"]
                   if time.get("itemprop") == "datePublished" and time.get("datetime") is not None]
-    published += [("time", value) for value in (heading_time(tree),) if value]
-    published += [("dateline", value) for value in (dateline(tree),) if value]
     modified = [("jsonld", v) for v in _dates(article.get("dateModified"))]
     modified += [("meta", v) for v in _meta(
         meta, "article:modified_time", "og:updated_time", "dateModified", "last-modified",
@@ -203,7 +201,7 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
     meta_authors = [value for value in _meta(meta, *AUTHOR_META) if not value.startswith("http")]
     meta_authors += _labelled(meta, AUTHOR_LABEL)
     authors, authors_are_publisher = choose_authors(
-        jsonld.authors(), meta_authors, [*visible_bylines(tree), *byline_after_heading(tree)], names
+        jsonld.authors(), meta_authors, lambda: [*visible_bylines(tree), *byline_after_heading(tree)], names
     )
     return PageMetadata(
         titles=tuple(dict.fromkeys(titles)),
@@ -221,6 +219,7 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
         article_body=plain_text(article.get("articleBody")),
         headings=headings,
         title_candidates=TitleCandidates(tuple(social), headline, headings, tuple(documents)),
+        declares_article=jsonld.is_article() or "article" in (value.lower() for value in _meta(meta, "og:type")),
         canonical_link=next((link.get("href") for link in elements["link"]
                              if link.get("rel") == "canonical" and link.get("href") is not None), None),
         og_url=next(iter(_meta(meta, "og:url")), None),

@@ -1,0 +1,63 @@
+"""Article bodies on hand-made pages of the kinds that real publishers get wrong (issue 15)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aggregator.extract.extractor import extract_article
+
+PAGES = Path(__file__).parent / "fixtures" / "extraction"
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+PARAGRAPHS = [
+    "The orchestra will tour six coastal towns this summer, playing in harbour sheds and fish markets rather than"
+    " concert halls, the first tour of its kind since the company was founded forty years ago.",
+    "Tickets cost five pounds for adults and nothing for children, and the programme mixes sea shanties arranged"
+    " for strings with two symphonies the players chose in a vote among themselves.",
+    "The conductor said the idea came from a rehearsal held in a boatyard during a heatwave, when passers-by"
+    " stopped to listen and several asked when the next performance would be.",
+    "Local councils are providing the venues free of charge, while a shipping company has lent two lorries to carry"
+    " the instruments, the staging and a portable floor for the percussion section.",
+]
+
+
+def test_article_only_in_a_nextjs_flight_payload_comes_back_with_its_metadata() -> None:
+    html = (PAGES / "nextjs_payload.html").read_text(encoding="utf-8")
+    article = extract_article(html, "https://post.example/news/lead-pipes", now=NOW)
+    assert article is not None
+    assert article.text.startswith("The regional water board approved a plan on Wednesday")
+    assert "free filters in the meantime" in article.text
+    assert len(article.text.split("\n")) == 5
+    assert article.title == "Lead pipes in the old town to be replaced within six years"
+    assert article.authors == ("Priya Natarajan",)
+    assert article.date_published == "2025-03-19T16:05:00+00:00"
+
+
+def test_article_only_in_next_data_json() -> None:
+    data = {"props": {"pageProps": {"story": {"body": "".join(f"<p>{p}</p>" for p in PARAGRAPHS),
+                                              "teaser": "<p>Strings by the sea</p>"}}}}
+    html = (
+        "<html><head><title>Orchestra takes to the harbour sheds</title>"
+        '<meta property="og:type" content="article"></head><body><div id="__next"><h1>Orchestra takes to the'
+        ' harbour sheds</h1></div><script id="__NEXT_DATA__" type="application/json">'
+        + json.dumps(data) + "</script></body></html>"
+    )
+    article = extract_article(html, "https://post.example/arts/orchestra", now=NOW)
+    assert article is not None
+    assert article.text.split("\n") == PARAGRAPHS
+
+
+def test_article_without_a_readable_body_keeps_its_metadata() -> None:
+    html = (PAGES / "video_only.html").read_text(encoding="utf-8")
+    article = extract_article(html, "https://post.example/video/lamp", now=NOW)
+    assert article is not None
+    assert article.text == ""
+    assert article.title == "Watch: the night the lighthouse lamp came home"
+    assert article.authors == ("Tomás Ferreira",)
+    assert article.date_published == "2025-02-02T21:10:00+00:00"
+
+
+def test_a_page_that_is_no_article_still_gives_nothing() -> None:
+    html = "<html><head><title>Sections</title></head><body><nav><a href='/a'>Arts</a></nav></body></html>"
+    assert extract_article(html, "https://post.example/sections", now=NOW) is None
