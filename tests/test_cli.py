@@ -136,6 +136,9 @@ def test_dead_source_is_counted_and_the_others_still_stored(seed_sites: dict[str
     assert result.returncode == 3, result.stdout + result.stderr
     assert "http_404: 1" in result.stdout and "connection_refused: 1" in result.stdout
     assert "no-such-feed.rss" in result.stderr
+    # Each failure is a one-line message: Scrapy's robots.txt middleware used to add two tracebacks per dead site.
+    assert "Error downloading <GET http://127.0.0.1:9/feed.rss>: Connection was refused" in result.stderr
+    assert "Traceback" not in result.stderr
     feed = json.loads(invoke("export", "--db", str(db)).stdout)
     assert feed["items"] and all(i["_aggregator"]["source"] == "timesca" for i in feed["items"])
 

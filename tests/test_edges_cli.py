@@ -93,7 +93,8 @@ def test_an_unreachable_postgresql_database(dbs: dict[str, str]) -> None:
 def test_an_unsupported_database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     redis = os.environ.get("AGGREGATOR_TEST_REDIS")
-    commands = [*READERS, ["serve"], ["crawl", "timesca"]] + ([["worker", "--redis", redis]] if redis else [])
+    commands = [*READERS, ["serve"], ["crawl", "timesca"], ["schedule"]]
+    commands += [["worker", "--redis", redis]] if redis else []
     for command in commands:
         assert_user_error([*command, "--db", "mysql://host/news"], 2, UNSUPPORTED)
     assert list(tmp_path.iterdir()) == []
@@ -156,6 +157,7 @@ def test_set_with_a_value_of_the_wrong_type(tmp_path: Path) -> None:
                           "Invalid value for --set: %s: %s" % (pair, problem))
         assert_user_error(["worker", "--redis", "redis://127.0.0.1:9/0", "--db", str(db), "--set", pair], 2,
                           "Invalid value for --set: %s" % pair)
+        assert_user_error(["schedule", "--db", str(db), "--set", pair], 2, "Invalid value for --set: %s" % pair)
     assert not db.exists()
 
 

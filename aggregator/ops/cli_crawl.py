@@ -157,6 +157,11 @@ def schedule(sources_file: str | None, db: str, default_every: str, duration: fl
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
     registry = load_sources(sources_file)
     check_known(registry, source_ids)
+    checked_overrides(set_pairs)  # refused once here, not again by every scheduled crawl
+    with database_trouble(db):
+        from aggregator.store.backends import parse_database_url
+
+        parse_database_url(db)
     try:
         default = Every.parse(default_every)
     except ScheduleError as exc:

@@ -154,14 +154,49 @@ class CrawlSummary:
         return lines
 
 
+# Loggers that log a failed fetch with its traceback, although their message already says what failed.
+NETWORK_ERROR_LOGGERS = ("scrapy.downloadermiddlewares.robotstxt",)
+NETWORK_ERROR_MODULES = ("twisted.internet.error", "twisted.web._newclient", "scrapy.exceptions")
+
+
+class NoNetworkTracebacks(logging.Filter):
+    """Keep the one-line message of a record about an unreachable host, refused connection or timeout, and
+    drop its traceback (Scrapy's robots.txt middleware logs two per dead site): the crawl counts the failure
+    by cause and names its URL, and a traceback in the log reads as a bug. Other tracebacks stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and _network_failure(record.exc_info[1]):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _network_failure(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) or type(current).__module__.startswith(NETWORK_ERROR_MODULES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def run_crawl(sources: list[str], settings: Settings) -> CrawlSummary:
     """Crawl `sources` (ids; empty = all) with `settings`; blocks until the crawl ends."""
     from scrapy.crawler import CrawlerProcess
 
     from spiders.news import NewsSpider
 
-    process = CrawlerProcess(settings)
-    crawler = process.create_crawler(NewsSpider)
-    process.crawl(crawler, sources=",".join(sources))
-    process.start()
+    quiet = NoNetworkTracebacks()
+    for name in NETWORK_ERROR_LOGGERS:
+        logging.getLogger(name).addFilter(quiet)
+    try:
+        process = CrawlerProcess(settings)
+        crawler = process.create_crawler(NewsSpider)
+        process.crawl(crawler, sources=",".join(sources))
+        process.start()
+    finally:
+        for name in NETWORK_ERROR_LOGGERS:
+            logging.getLogger(name).removeFilter(quiet)
     return CrawlSummary.from_stats(crawler.stats.get_stats() if crawler.stats else {})
