@@ -26,6 +26,7 @@ AGGREGATOR_MIN_TEXT_CHARS = 200  # bodies shorter than this are counted as "no a
 AGGREGATOR_SCHEDULE_EVERY = "1h"  # `aggregator schedule`: interval or cron expression for sources without `every`
 AGGREGATOR_CONTACT_URL = "https://github.com/news-aggregator"  # shown in the User-Agent
 AGGREGATOR_SSRF_GUARD = True  # refuse discovered links into private networks (hosts the registry names are trusted)
+AGGREGATOR_RETRY_AFTER_MAX = 60.0  # a 429/503's Retry-After pauses its host this long at most (0 = ignore Retry-After)
 AGGREGATOR_VALIDATOR_STORE = "pipelines.resources.validator_store"  # factory(crawler) of validators; "" = no 304s
 
 # --- Scrapy -------------------------------------------------------------------------------------
@@ -46,7 +47,9 @@ COOKIES_ENABLED = False
 # Scrapy starts this many tasks for *every* callback's output; ours yield one item or a list of requests,
 # and 100 (the default) costs ~100 asyncio tasks per article page.
 CONCURRENT_ITEMS = 8
+# Scrapy's consoles run Python sent to them inside the crawler: off unless asked for (`--set NAME=true`).
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # Scrapy >= 2.19's HTTP /execute server, on by default there
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 
@@ -60,6 +63,8 @@ DOWNLOADER_MIDDLEWARES = {
     # 600) and the HTTP cache (900): it sees only the response the callback gets (the cache turns a revalidated
     # 304 into its cached 200), and each retry or redirect hop comes back through it with its own URL.
     "aggregator.fetch.conditional.ConditionalGetMiddleware": 540,
+    # Before retry (550) on the way back: a 429/503's Retry-After pauses its host before the retry is queued.
+    "aggregator.fetch.retryafter.RetryAfterMiddleware": 560,
 }
 
 # Distributed mode (`--redis URL`, see aggregator/fetch/redis_queue.py); its components switch off without REDIS_URL.

@@ -173,7 +173,12 @@ class NewsSpider(scrapy.Spider):
     def _article_request(self, url: str, source: Source, found_on: str, hints: dict[str, Any] | None,
                          last_change: str | None, published: str | None) -> scrapy.Request | None:
         url = canonical_url(url)  # so a tracking-parameter variant is filtered as a duplicate request
-        if urlsplit(url).scheme not in ("http", "https"):
+        scheme = urlsplit(url).scheme
+        if scheme not in ("http", "https"):
+            # javascript:, file:, data:, ftp: ... in a feed, sitemap or listing: never fetched, and said so
+            logger.error("Link %r on %s (source %s) is not http(s), never fetched (unsafe_scheme)", url[:200],
+                         found_on, source.key)
+            self._count("errors/unsafe_scheme")
             return None
         if not source.wants(url):
             self._count("articles/filtered")

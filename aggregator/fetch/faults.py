@@ -46,6 +46,7 @@ CAUSES = {
     "redirect_loop": "a redirect back to a URL already in the chain",
     "not_html": "an article link serves a PDF, image or other non-text body",
     "ssrf_refused": "a discovered link into a private network (aggregator.fetch.ssrf)",
+    "unsafe_scheme": "a javascript:, file:, data:, ftp: ... link in a feed, sitemap or listing (never fetched)",
     "http_NNN": "the final HTTP status was an error (after retries for 5xx)",
 }
 
