@@ -61,3 +61,33 @@ def test_article_without_a_readable_body_keeps_its_metadata() -> None:
 def test_a_page_that_is_no_article_still_gives_nothing() -> None:
     html = "<html><head><title>Sections</title></head><body><nav><a href='/a'>Arts</a></nav></body></html>"
     assert extract_article(html, "https://post.example/sections", now=NOW) is None
+
+
+def test_article_split_into_sibling_rows_by_ads_is_kept_whole() -> None:
+    # every trafilatura mode keeps only the first of the four `article__content` rows here
+    html = (PAGES / "split_rows.html").read_text(encoding="utf-8")
+    article = extract_article(html, "https://ledger.example/cities/trams", now=NOW)
+    assert article is not None
+    assert article.text.startswith("MARSEILLE — The city's tram network will run through the night")
+    for later_part in ("The trial on the coastal line carried", "Police said the trial had not led",
+                       "A review after the first year will decide"):
+        assert later_part in article.text
+    assert "Advertisement" not in article.text
+    assert "Lyon bike lanes" not in article.text
+
+
+def test_same_class_teasers_after_a_whole_article_are_not_joined_to_it() -> None:
+    story = "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
+    teasers = "".join(
+        f"<div class='story-body'><p>Teaser {n}: a different story about the harbour festival, its food stalls"
+        f" and the fireworks planned for the last night of the summer season.</p></div>" for n in range(3)
+    )
+    html = (
+        "<html><head><title>Orchestra takes to the harbour sheds</title></head><body><main><article>"
+        f"<h1>Orchestra takes to the harbour sheds</h1><div class='story-body'>{story}</div></article>"
+        f"<section class='more'><h2>More stories</h2>{teasers}</section></main></body></html>"
+    )
+    article = extract_article(html, "https://post.example/arts/orchestra", now=NOW)
+    assert article is not None
+    assert "Teaser" not in article.text
+    assert article.text.split("\n") == PARAGRAPHS

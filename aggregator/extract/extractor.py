@@ -37,6 +37,7 @@ from aggregator.extract.page_metadata import (
     read_page_metadata,
     site_names_for,
 )
+from aggregator.extract.split_article import rejoin_split_article
 from aggregator.extract.titles import choose_title
 from aggregator.extract.trafilatura_fast import FastPrunes, installed_fast_prunes
 from aggregator.items import Article
@@ -57,12 +58,6 @@ FAST_MIN_WORDS = 200
 SHORT_AGAINST_JSONLD = 0.85
 SHORT_AGAINST_SUMMARY = 1.5
 FALLBACK_MIN_GAIN = 1.3
-# Below this share of the words in the page's <p> elements, the precision result may be a fragment (a
-# reprint notice, the first paragraphs); the balanced mode's answer replaces it when this much longer.
-FRAGMENT_SHARE = 0.25
-FRAGMENT_GAIN = 2.0
-# A precision result this long is an article, whatever else the page holds (and counting costs ~0.6 ms).
-FRAGMENT_MAX_WORDS = 600
 
 TEASER_LINE = re.compile(
     r"^\s*[-•*]?\s*(?:related(?: (?:stories|articles|content|coverage|reading|links?))?|see (?:more|also)"
@@ -169,14 +164,10 @@ def extract_body(
             logger.debug("precision extraction too short (%d words) on %s; using recall mode", words, url)
             text = fallback
             words = _word_count(text)
-    if words < FRAGMENT_MAX_WORDS and words < FRAGMENT_SHARE * _paragraph_words(tree):
-        # precision mode kept a fragment (a reprint notice, the first paragraphs) of a page whose paragraphs
-        # say much more is there: the balanced mode, with its own second opinions, finds the whole article
-        balanced = _trafilatura(tree, url, prunes)
-        if _word_count(balanced) >= max(words * FRAGMENT_GAIN, 1):
-            logger.debug("precision extraction kept a fragment (%d words) on %s; using balanced mode", words, url)
-            text = balanced
-            words = _word_count(text)
+    if text and (joined := rejoin_split_article(tree, text)):
+        # a mid-article row split the body into same-class parts, of which trafilatura read the first
+        text = joined
+        words = _word_count(text)
     if words < FAST_MIN_WORDS and (payload := payload_text(list(tree.iter("script")))) and (
         _word_count(payload) > 2 * words
     ):
@@ -276,11 +267,6 @@ def _has_words(text: str, count: int) -> bool:
 
 def _word_count(text: str | None) -> int:
     return len(WORD.findall(text)) if text else 0
-
-
-def _paragraph_words(tree: HtmlElement) -> int:
-    """Words in the page's <p> elements: what its visible text says is there, teasers included."""
-    return sum(_word_count(paragraph.text_content()) for paragraph in tree.iter("p"))
 
 
 def _plain(value: Any) -> str | None:
