@@ -55,7 +55,7 @@ TEASER_WORDS = 120
 FAST_MIN_WORDS = 200
 # Below this share of the JSON-LD articleBody or this multiple of the feed summary, precision mode
 # probably cut real paragraphs, so the recall-oriented extraction gets a chance.
-SHORT_AGAINST_JSONLD = 0.85
+SHORT_AGAINST_JSONLD = 0.6
 SHORT_AGAINST_SUMMARY = 1.5
 FALLBACK_MIN_GAIN = 1.3
 
