@@ -19,7 +19,7 @@ from datasketch import MinHash, MinHashLSH
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from aggregator.dedup.fingerprint import normalize_text  # noqa: E402
+from aggregator.dedup.fingerprint import Fingerprint, normalize_text  # noqa: E402
 from aggregator.dedup.index import StoryIndex, dedup_corpus  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,22 @@ def baseline_corpus(docs: Iterable[dict], lsh: MinHashLSH) -> Iterator[tuple[str
         order[doc_id] = position
         lsh.insert(doc_id, minhash)
         yield doc_id, story_of[doc_id]
+
+
+def incremental_corpus(docs: Iterable[dict], index: StoryIndex) -> Iterator[tuple[str, str]]:
+    """The crawl's way: each document in turn through ``StoryIndex.add`` (no corpus-wide furniture, merges
+    followed), so the order test shows what arrival order still changes there."""
+    story_of: dict[str, str] = {}
+    merged_into: dict[str, str] = {}
+    for doc in docs:
+        match = index.add(doc["id"], index.fingerprint(doc.get("text") or ""))
+        story_of[doc["id"]] = doc["id"] if match is None else match.story_id
+        for merged in match.merges if match is not None else ():
+            merged_into[merged] = match.story_id  # type: ignore[union-attr]
+    for doc_id, story in story_of.items():
+        while story in merged_into:
+            story = merged_into[story]
+        yield doc_id, story
 
 
 def signing_speed(sign: Callable[[str], object], texts: list[str]) -> float:
@@ -144,6 +160,27 @@ def order_test(make_method: Callable[[], Callable[[list[dict]], Iterator[tuple[s
     }
 
 
+def candidate_recall(index: StoryIndex, doc_ids: list[str]) -> dict:
+    """Of the document pairs the index's rule accepts (judged exhaustively), how many share a band, i.e. are ever
+    compared; ``index`` holds each document under its own id (as `dedup_corpus` leaves it)."""
+    fingerprints = {doc_id: Fingerprint.from_bytes(index.store.fingerprints(doc_id)[0]) for doc_id in doc_ids
+                    if doc_id in index}
+    bands = {doc_id: set(index.band_hashes(fp)) for doc_id, fp in fingerprints.items()}
+    accepted = surfaced = 0
+    lost: Counter[str] = Counter()
+    for first, second in itertools.combinations(sorted(fingerprints), 2):
+        verdict = index.judge(fingerprints[first], fingerprints[second])
+        if verdict is None:
+            continue
+        accepted += 1
+        if bands[first] & bands[second]:
+            surfaced += 1
+        else:
+            jaccard = float((fingerprints[first].hashvalues == fingerprints[second].hashvalues).mean())
+            lost["J %.1f" % (int(jaccard * 10) / 10)] += 1
+    return {"accepted": accepted, "surfaced": surfaced, "lost_by_jaccard": dict(sorted(lost.items()))}
+
+
 def report_orders(name: str, result: dict) -> str:
     """One line for an order test."""
     return ("order test (%s, given + %d shuffled): worst P %.3f  R %.3f  F1 %.3f (best F1 %.3f); "
@@ -173,10 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir", nargs="?", type=Path, default=DEFAULT_DATA_DIR,
                         help="directory with docs.jsonl and truth.jsonl (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="MinHash seed for our index (default: %(default)s)")
-    for option in ("threshold", "num_perm", "shingle_size", "jaccard_threshold", "containment_threshold",
-                   "coverage_threshold"):
-        parser.add_argument("--" + option.replace("_", "-"), type=int if option in ("num_perm", "shingle_size")
-                            else float, help="StoryIndex %s (default: the StoryIndex default)" % option)
+    integers = ("num_perm", "bands", "rows", "shingle_size")
+    for option in (*integers, "threshold", "jaccard_threshold", "containment_threshold", "coverage_threshold"):
+        parser.add_argument("--" + option.replace("_", "-"), type=int if option in integers else float,
+                            help="StoryIndex %s (default: the StoryIndex default)" % option)
     parser.add_argument("--repeat", type=int, default=1,
                         help="also run our index with this many seeds and report the spread (default: %(default)s)")
     parser.add_argument("--shuffles", type=int, default=10,
@@ -192,12 +229,22 @@ def main(argv: list[str] | None = None) -> int:
     index = StoryIndex(seed=args.seed, **options)
     ours = run("ours: %r" % index, lambda d: dedup_corpus(d, index), docs, truth)
     print(report(ours))
+    recall = candidate_recall(index, [doc["id"] for doc in docs])
+    print("candidate search (%d x %d bands): %d of %d pairs the rule accepts share a band; missed by Jaccard: %s"
+          % (index.bands, index.rows, recall["surfaced"], recall["accepted"], recall["lost_by_jaccard"] or "none"))
     if args.shuffles:
         def fresh_ours() -> Callable[[list[dict]], Iterator[tuple[str, str]]]:
             index = StoryIndex(seed=args.seed, **options)
             return lambda d: dedup_corpus(d, index)
 
         print(report_orders("ours", order_test(fresh_ours, docs, truth, args.shuffles)))
+
+        def fresh_incremental() -> Callable[[list[dict]], Iterator[tuple[str, str]]]:
+            index = StoryIndex(seed=args.seed, **options)
+            return lambda d: incremental_corpus(d, index)
+
+        print(report_orders("ours, one at a time through StoryIndex.add", order_test(
+            fresh_incremental, docs, truth, args.shuffles)))
     lsh = MinHashLSH(threshold=0.8, num_perm=128)
     baseline = run("baseline: MinHashLSH threshold 0.8, word 5-shingles", lambda d: baseline_corpus(d, lsh),
                    docs, truth)

@@ -19,10 +19,10 @@ from datasketch import MinHash, MinHashLSH
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from aggregator.testing import sitegen  # noqa: E402
 from aggregator.dedup.fingerprint import Fingerprint, normalize_text, text_hash  # noqa: E402
 from aggregator.dedup.index import StoryIndex  # noqa: E402
 from aggregator.dedup.sqlite_bands import SQLiteBandStore  # noqa: E402
+from aggregator.testing import sitegen  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +135,15 @@ def score(corpus: Corpus, assigned: np.ndarray) -> tuple[float, float, dict[str,
     return float(recall), float(precision), per_kind
 
 
-def run_ours(corpus: Corpus, maker: TextMaker, path: Path, batch_size: int, cache_mb: int) -> dict:
+def run_ours(corpus: Corpus, maker: TextMaker, path: Path, batch_size: int, cache_mb: int,
+             layout: dict[str, int] | None = None) -> dict:
     """Sign, match and insert every story through StoryIndex on a SQLite band store; then reopen it."""
     gc.collect()
     rss_before = rss_bytes()
-    index = StoryIndex(store=SQLiteBandStore(path, batch_size=batch_size, cache_mb=cache_mb))
+    layout = layout or {}
+    index = StoryIndex(store=SQLiteBandStore(path, batch_size=batch_size, cache_mb=cache_mb), **layout)
+    merges = 0
+    merged_into: dict[int, int] = {}  # story -> the story a bridge merged it into
     assigned = np.empty(corpus.size, dtype=np.int64)
     sign_s = index_s = tail_index_s = 0.0
     tail_start = corpus.size - max(1, corpus.size // 20)
@@ -153,6 +157,10 @@ def run_ours(corpus: Corpus, maker: TextMaker, path: Path, batch_size: int, cach
         matched = time.perf_counter()
         match = index.add(str(position), fp, when=_iso(base + position))
         story = position if match is None else int(match.story_id)
+        if match is not None and match.merges:
+            merges += 1
+            for merged in match.merges:
+                merged_into[int(merged)] = story
         done = time.perf_counter()
         assigned[position] = story
         sign_s += matched - signed
@@ -164,24 +172,29 @@ def run_ours(corpus: Corpus, maker: TextMaker, path: Path, batch_size: int, cach
     index.flush()
     gc.collect()
     memory = (rss_bytes() - rss_before) / corpus.size
+    for position in range(corpus.size) if merged_into else ():
+        story = int(assigned[position])
+        while story in merged_into:
+            story = merged_into[story]
+        assigned[position] = story
     index.close()
     del index
     started = time.perf_counter()
-    reopened = StoryIndex(store=SQLiteBandStore(path, cache_mb=cache_mb))
+    reopened = StoryIndex(store=SQLiteBandStore(path, cache_mb=cache_mb), **layout)
     open_s = time.perf_counter() - started
     probe = reopened.fingerprint("\n\n".join(maker.original(0)))
     first_match = reopened.match(probe)
     first_query_s = time.perf_counter() - started - open_s
     reopened.close()
     recall, precision, per_kind = score(corpus, assigned)
-    return {"name": "ours (SQLite, %dx%d bands, batch %d, cache %d MB)" % (reopened.bands, reopened.rows,
-                                                                          batch_size, cache_mb), "stories_per_s": corpus.size / (sign_s + index_s),
+    name = "ours (SQLite, %dx%d bands, batch %d, cache %d MB)" % (reopened.bands, reopened.rows, batch_size, cache_mb)
+    return {"name": name, "stories_per_s": corpus.size / (sign_s + index_s),
             "sign_us": 1e6 * sign_s / corpus.size, "index_us": 1e6 * index_s / corpus.size,
             "tail_index_us": 1e6 * tail_index_s / (corpus.size - tail_start),
             "bytes_per_story": memory, "open_s": open_s, "first_query_s": first_query_s,
             "reopen_found": first_match is not None and first_match.story_id == str(assigned[0]),
             "recall": recall, "precision": precision, "per_kind": per_kind,
-            "words": words / len(range(0, corpus.size, 1000)), "db_mb": _db_size(path) / 1e6}
+            "words": words / len(range(0, corpus.size, 1000)), "db_mb": _db_size(path) / 1e6, "merges": merges}
 
 
 def baseline_minhash(text: str, num_perm: int) -> MinHash:
@@ -222,7 +235,8 @@ def run_baseline(corpus: Corpus, maker: TextMaker, verifier: StoryIndex) -> dict
     gc.collect()
     memory = (rss_bytes() - rss_before) / corpus.size
     recall, precision, per_kind = score(corpus, assigned)
-    return {"name": "baseline (MinHash.update + MinHashLSH in memory)", "stories_per_s": corpus.size / (sign_s + index_s),
+    return {"name": "baseline (MinHash.update + MinHashLSH in memory)",
+            "stories_per_s": corpus.size / (sign_s + index_s),
             "sign_us": 1e6 * sign_s / corpus.size, "index_us": 1e6 * index_s / corpus.size,
             "bytes_per_story": memory, "recall": recall, "precision": precision, "per_kind": per_kind}
 
@@ -241,10 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-size", type=int, default=100000,
                         help="run the datasketch baseline at this N if it is one of --sizes (default: %(default)s)")
     parser.add_argument("--copy-rate", type=float, default=0.05, help="share of planted copies (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=50000, help="inserts per SQLite commit (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=50000,
+                        help="inserts per SQLite commit (default: %(default)s)")
     parser.add_argument("--cache-mb", type=int, default=None,
                         help="SQLite page cache (default: 512 bytes per story, at least 64 MB)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--bands", type=int, default=None, help="StoryIndex bands (default: its default)")
+    parser.add_argument("--rows", type=int, default=None, help="StoryIndex rows per band (default: its default)")
     parser.add_argument("--dir", type=Path, default=None, help="where the databases go (default: a temp dir)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -259,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         for stale in workdir.glob(path.name + "*"):
             stale.unlink()
         cache_mb = args.cache_mb or max(64, size * 512 >> 20)
-        ours = run_ours(corpus, maker, path, args.batch_size, cache_mb)
+        layout = {name: value for name, value in (("bands", args.bands), ("rows", args.rows)) if value is not None}
+        ours = run_ours(corpus, maker, path, args.batch_size, cache_mb, layout)
         ours["size"] = size
         results.append(ours)
         print(_row(ours), flush=True)

@@ -215,7 +215,7 @@ def test_insert_remove_contains_len(index: StoryIndex, articles: list[list[str]]
     assert len(index) == 5 and "story-1" not in index
     assert index.match(index.fingerprint(join(articles[1]))) is None
     assert index.match(index.fingerprint(join(articles[1][:3]))) is None
-    assert index.match(index.fingerprint(join(articles[2]))).story_id == "story-2"
+    assert index.match(index.fingerprint(join(articles[2]))).story_id == "story-2"  # type: ignore[union-attr]
     with pytest.raises(KeyError):
         index.remove("story-1")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.dedup.index import StoryIndex, dedup_corpus
 from aggregator.dedup.bands import MemoryBandStore
+from aggregator.dedup.index import StoryIndex, dedup_corpus
 from aggregator.dedup.sqlite_bands import SQLiteBandStore
 from aggregator.dedup.stores import open_band_store
 from tests.test_dedup import BOILERPLATE_BOTTOM, BOILERPLATE_TOP, edit_words, join, make_article, make_vocabulary
@@ -67,7 +67,7 @@ def test_sqlite_index_persists_across_reopen(tmp_path: Path, articles: list[list
                       for n, p in enumerate(articles))
     index.close()
     reopened = StoryIndex(store=SQLiteBandStore(path))
-    assert reopened.store._db.in_transaction is False
+    assert reopened.store._db.in_transaction is False  # type: ignore[attr-defined]
     match = reopened.match(reopened.fingerprint(join(articles[5][:4])))
     assert match is not None and match.story_id == "story-5"
     assert "story-5" in reopened and len(reopened) == len(articles)
@@ -142,7 +142,7 @@ def test_batched_insert_is_visible_before_and_durable_after_flush(tmp_path: Path
     index = StoryIndex(store=SQLiteBandStore(path, batch_size=1000))
     for n, paragraphs in enumerate(articles):
         index.insert("story-%d" % n, index.fingerprint(join(paragraphs)))
-    assert index.store._db.in_transaction  # nothing committed yet (fewer than batch_size inserts)
+    assert index.store._db.in_transaction  # type: ignore[attr-defined]  # nothing committed yet (< batch_size inserts)
     assert index.match(index.fingerprint(join(articles[3][:4]))).story_id == "story-3"  # type: ignore[union-attr]
     index.flush()
     other = sqlite3.connect(path)
