@@ -46,10 +46,8 @@ MAX_BYLINE_LENGTH = 160
 BYLINE_REACH = 60
 AUTHOR_LINK = re.compile(r"/(?:author|authors|autor|autoren|auteur|autore|journalist|reporter|profile)[s]?/", re.I)
 AUTHOR_CLASS = re.compile(r"author|byline|autor", re.I)
-BYLINE_XPATH = (
-    "//*[@itemprop='author'] | //*[@rel='author'] "
-    "| //*[contains(concat(' ', normalize-space(@class), ' '), ' byline ')]"
-)
+# contains() is a fraction of the cost of matching the class as a token in XPath; the token test is in Python
+BYLINE_XPATH = "//*[@itemprop='author' or @rel='author' or contains(@class, 'byline')]"
 
 
 def _key(text: str) -> str:
@@ -105,6 +103,10 @@ def visible_bylines(tree: HtmlElement) -> list[str]:
     found: list[str] = []
     for element in tree.xpath(BYLINE_XPATH):
         if not isinstance(element, HtmlElement):
+            continue
+        if element.get("itemprop") != "author" and element.get("rel") != "author" and "byline" not in (
+            element.get("class") or ""
+        ).split():
             continue
         if element.tag == "meta":
             value = element.get("content") or ""

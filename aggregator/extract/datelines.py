@@ -18,6 +18,7 @@ __all__ = ["dateline", "elements_after_heading", "heading_time"]
 
 # How many elements after the <h1> still belong to the article's header.
 REACH = 80
+MAX_DATELINE_CHILDREN = 3
 MONTH_NAMES = {
     "jan": 1, "januar": 1, "january": 1, "janvier": 1, "enero": 1, "gennaio": 1, "jänner": 1,
     "feb": 2, "februar": 2, "february": 2, "février": 2, "febrero": 2, "febbraio": 2,
@@ -77,7 +78,9 @@ def heading_time(tree: HtmlElement) -> str | None:
 def dateline(tree: HtmlElement) -> str | None:
     """The day and time written under the headline, as a wall-clock ISO string without offset."""
     for element in elements_after_heading(tree):
-        text = " ".join(element.text_content().split()) if element.tag not in ("script", "style") else ""
+        if element.tag in ("script", "style") or len(element) > MAX_DATELINE_CHILDREN:
+            continue  # a dateline is a small element; reading a container's text costs ~1 ms
+        text = " ".join(element.text_content().split())
         if not text or len(text) > 200:
             continue
         if found := read_dateline(text):

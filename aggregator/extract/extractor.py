@@ -164,7 +164,7 @@ def extract_body(
             logger.debug("precision extraction too short (%d words) on %s; using recall mode", words, url)
             text = fallback
             words = _word_count(text)
-    if text and (joined := rejoin_split_article(tree, text)):
+    if text and (joined := rejoin_split_article(tree, text, words)):
         # a mid-article row split the body into same-class parts, of which trafilatura read the first
         text = joined
         words = _word_count(text)

@@ -28,15 +28,15 @@ MIN_PART_WORDS = 20
 PROBE_CHARS = 60
 
 
-def rejoin_split_article(tree: HtmlElement, text: str) -> str | None:
-    """The whole article when `text` is the first of several same-class sibling parts; None otherwise."""
-    lines = [line for line in text.split("\n") if len(WORD.findall(line)) >= 8]
-    if not lines:
+def rejoin_split_article(tree: HtmlElement, text: str, words: int) -> str | None:
+    """The whole article when `text` (of `words` words) is the first of several same-class sibling parts;
+    None otherwise."""
+    opening = next((line for line in text.split("\n", 20)[:20] if len(WORD.findall(line)) >= 8), None)
+    if opening is None:
         return None
-    first = _block_with_text(tree, lines[0])
+    first = _block_with_text(tree, opening)
     if first is None:
         return None
-    words = len(WORD.findall(text))
     container = next((a for a in list(first.iterancestors())[:CONTAINER_LEVELS] if a.get("class")), None)
     if container is None:
         return None
@@ -48,7 +48,7 @@ def rejoin_split_article(tree: HtmlElement, text: str) -> str | None:
     if len(parts) < 2:
         return None
     joined = "\n".join(line for part in parts for line in _block_lines(part))
-    if len(WORD.findall(joined)) >= words * MIN_GAIN and _key(lines[0]) in _key(joined):
+    if len(WORD.findall(joined)) >= words * MIN_GAIN and _key(opening) in _key(joined):
         logger.debug("article split into %d containers of class %r rejoined", len(parts), container.get("class"))
         return joined
     return None
@@ -63,9 +63,12 @@ def _block_with_text(tree: HtmlElement, line: str) -> HtmlElement | None:
     probe = " ".join(line.split())[:PROBE_CHARS]
     for tags in (("p",), ("div", "li")):
         for element in tree.iter(*tags):
+            lead = (element.text or "").strip()
+            if lead and not (lead.startswith(probe[:8]) or probe.startswith(lead[:8])):
+                continue  # most elements fail this test without building their text
             text = element.text_content()
             if probe[:8] not in text:
-                continue  # most elements fail this cheap test
+                continue
             if " ".join(text.split()).startswith(probe) and len(text) < len(line) * 3 + 200:
                 return element
     return None
