@@ -106,8 +106,9 @@ def test_export_output_folder_missing(dbs: dict[str, str]) -> None:
 
 
 def test_unknown_source_and_bad_since(dbs: dict[str, str]) -> None:
-    assert_user_error(["export", "--db", dbs["good"], "--source", "nosuch"], 2,
-                      "unknown source 'nosuch'; %s" % KNOWN)
+    for command in ("export", "runs"):
+        assert_user_error([command, "--db", dbs["good"], "--source", "nosuch"], 2,
+                          "unknown source 'nosuch'; %s" % KNOWN)
     for bad in ("last week", "2026-W47x", "Tue, 24 Nov 2026 10:00:00 GMT", "2026-11-31"):
         assert_user_error(["export", "--db", dbs["good"], "--since", bad], 2,
                           "Invalid value for --since: not an ISO 8601 date: %r" % bad)

@@ -82,15 +82,17 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
 
 @click.command()
 @db_option
+@sources_option
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--source", default=None, metavar="KEY", help="Only runs of this source.")
-def runs(db: str, limit: int, source: str | None) -> None:
+@click.option("--source", default=None, metavar="KEY", help="Only runs that crawled this source.")
+def runs(db: str, sources_file: str | None, limit: int, source: str | None) -> None:
     """The recent crawl runs, newest first."""
     from aggregator.store.runs import open_run_log
 
     log = open_existing(open_run_log, db)
     try:
         with database_trouble(db):
+            _check_source(source, sources_file, lambda: {row["sources"] for row in log.totals()})
             rows = log.recent(limit, source)
     finally:
         log.close()
