@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aggregator.extract.extractor import extract_article
+from aggregator.extract.extractor import clean_body, extract_article
 
 PAGES = Path(__file__).parent / "fixtures" / "extraction"
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -91,3 +91,43 @@ def test_same_class_teasers_after_a_whole_article_are_not_joined_to_it() -> None
     assert article is not None
     assert "Teaser" not in article.text
     assert article.text.split("\n") == PARAGRAPHS
+
+
+def test_lead_in_the_body_container_is_restored_and_furniture_and_calls_to_action_go() -> None:
+    html = (PAGES / "lead_and_calls.html").read_text(encoding="utf-8")
+    article = extract_article(html, "https://gazette.example/news/wind", now=NOW)
+    assert article is not None
+    lines = article.text.split("\n")
+    assert lines[0].startswith("Ministers approved the forty-turbine scheme")  # the standfirst trafilatura drops
+    assert lines[-1].endswith("called a gesture rather than a solution.")
+    for furniture in ("Advertisement", "Photo: Harbour Gazette", "Got a story?", "For more stories like this"):
+        assert furniture not in article.text
+
+
+def test_a_lead_in_the_page_header_is_not_added_to_the_body() -> None:
+    # the header's standfirst is outside the body's container: the usual benchmark convention leaves it out
+    body = "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
+    lead = "A summer of strings in harbour sheds and fish markets, for five pounds a ticket and free for children."
+    html = (
+        f"<html><head><meta name='description' content='{lead}'></head><body><main><header class='page-head'>"
+        f"<div class='titles'><h1>Orchestra takes to the harbour sheds</h1><p class='teaser'>{lead}</p></div>"
+        f"</header><section class='content'><div class='columns'><article><div class='story'>{body}</div>"
+        "</article></div></section></main></body></html>"
+    )
+    article = extract_article(html, "https://post.example/arts/orchestra", now=NOW)
+    assert article is not None
+    assert article.text.split("\n") == PARAGRAPHS
+
+
+def test_teaser_introducers_in_several_languages_drop_the_headlines_they_introduce() -> None:
+    body = "\n".join([
+        PARAGRAPHS[0],
+        "Auch interessant",
+        "Hafenfest mit Feuerwerk",
+        PARAGRAPHS[1],
+        "À lire aussi : La fanfare du port fête ses cent ans",
+        PARAGRAPHS[2],
+        "Lesedauer: 4 Minuten",
+        PARAGRAPHS[3],
+    ])
+    assert clean_body(body, []).split("\n") == PARAGRAPHS

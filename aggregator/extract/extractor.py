@@ -19,6 +19,7 @@ from lxml.html import HtmlElement
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
+from aggregator.extract.body_cleanup import clean_body
 from aggregator.extract.datelines import dateline, heading_time
 from aggregator.extract.dates import (
     DateCandidate,
@@ -38,13 +39,14 @@ from aggregator.extract.page_metadata import (
     site_names_for,
 )
 from aggregator.extract.split_article import rejoin_split_article
+from aggregator.extract.standfirst import with_standfirst
 from aggregator.extract.titles import choose_title
 from aggregator.extract.trafilatura_fast import FastPrunes, installed_fast_prunes
 from aggregator.items import Article
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Article", "extract_article"]
+__all__ = ["Article", "clean_body", "extract_article"]
 
 WORD = re.compile(r"\w+")
 # Fewer words than this is a menu or a caption, not an article body.
@@ -59,31 +61,6 @@ SHORT_AGAINST_JSONLD = 0.6
 SHORT_AGAINST_SUMMARY = 1.5
 FALLBACK_MIN_GAIN = 1.3
 
-TEASER_LINE = re.compile(
-    r"^\s*[-•*]?\s*(?:related(?: (?:stories|articles|content|coverage|reading|links?))?|see (?:more|also)"
-    r"|read (?:more|also|next)|more|also(?: read)?|recommended(?: for you| reading)?|you (?:may|might) also like"
-    r"|more from [\w .]+|most (?:read|popular|viewed|shared)[\w ]*|don'?t miss|trending(?: now)?"
-    r"|further reading|top stories|more on this(?: story| topic)?|editor'?s picks?)\s*(?::|\.\.\.|…|$)",
-    re.I,
-)
-TAG_LINE = re.compile(r"^\s*(?:filed under|tags?|tagged(?: with)?|categor(?:y|ies)|posted in|topics?)\s*:", re.I)
-READING_TIME_LINE = re.compile(
-    r"^\s*(?:reading time|read time|lesezeit|tempo de leitura|tiempo de lectura|temps de lecture)\b.{0,30}$"
-    r"|^\s*\d+\s*min(?:ute)?s?\s+read\s*$",
-    re.I,
-)
-CALL_TO_ACTION = re.compile(
-    r"\bsubscrib(?:e|ing)\b|newsletter|\bsign(?:ing)? ?-?up\b"
-    r"|\bfollow (?:us|him|her|them|me|[A-Z][\w.]*)\b.{0,40}\b(?:on|at) (?:twitter|facebook|instagram|youtube|linkedin)"
-    r"|\bclick (?:here|to)\b|\btap here\b|\bdownload (?:the|our)\b.{0,30}\bapp\b|\bget the\b.{0,30}\bapp\b"
-    r"|all rights reserved|\bcopyright\b|©|\bif you (?:enjoyed|liked) this\b|\bin(?:to)? your inbox\b"
-    r"|\btell us what you think\b|\bhave a (?:news )?tip\b|\b(?:may|can) be reached at\b"
-    r"|\bbecome a (?:member|subscriber|patron)\b|\bsupport (?:our|independent) journalism\b|\blisten (?:live|back)\b"
-    r"|^\s*sources?\s*:",
-    re.I,
-)
-CLICK_TO_TWEET = re.compile(r"\s*click to tweet\s*$", re.I)
-QUOTES = ('"', "“", "‘", "'", "«", "„")
 PAYWALL_MARKUP = "//*[contains(@class, 'paywall') or contains(@id, 'paywall') or contains(@class, 'premium')]"
 
 
@@ -178,7 +155,7 @@ def extract_body(
     if not text:
         return None
     titles = [page_title for page_title in (*page.titles, hints.get("title")) if page_title]
-    text = clean_body(text, titles)
+    text = with_standfirst(tree, clean_body(text, titles), page.descriptions)
     return text if _has_words(text, MIN_BODY_WORDS) else None
 
 
@@ -206,53 +183,6 @@ def _trafilatura(
         return None
     # a Document unless as_dict=True, which this call does not ask for
     return (document.text or None) if isinstance(document, Document) else None
-
-
-def clean_body(text: str, titles: list[str]) -> str:
-    """Drop extraction leftovers line by line: title on top, teaser blocks, tag lines, trailing calls to action."""
-    title_keys = {_words_key(title) for title in titles}
-    lines = [line.strip() for line in text.split("\n") if line.strip()]
-    while lines and _is_title(lines[0], title_keys):
-        lines.pop(0)
-    kept: list[str] = []
-    in_teaser_block = False
-    for line in lines:
-        if len(line) < 200 and (TEASER_LINE.match(line) or TAG_LINE.match(line) or READING_TIME_LINE.match(line)):
-            in_teaser_block = True
-            continue
-        # the headlines a "Related:" or "Don't miss" line introduces
-        if in_teaser_block and len(line) < 200 and (line.startswith(("-", "•")) or _is_heading(line)):
-            continue
-        in_teaser_block = False
-        kept.append(CLICK_TO_TWEET.sub("", line))
-    return "\n".join(_strip_trailing_calls_to_action(kept))
-
-
-def _strip_trailing_calls_to_action(lines: list[str]) -> list[str]:
-    """Remove the block of newsletter / follow-us / copyright lines (and their short headings) at the end."""
-    end = len(lines)
-    found = False
-    while end > 0:
-        line = lines[end - 1]
-        if len(line) < 300 and not line.startswith(QUOTES) and CALL_TO_ACTION.search(line):
-            found = True
-        elif not (_is_heading(line) and end > len(lines) - 4):
-            break
-        end -= 1
-    return lines[:end] if found else lines
-
-
-def _is_heading(line: str) -> bool:
-    return len(line) < 70 and not re.search(r"[.!?\"”:;]\s*$", line)
-
-
-def _is_title(line: str, title_keys: set[str]) -> bool:
-    key = _words_key(line)
-    return bool(key) and any(key == title or (len(key) > 20 and key in title) for title in title_keys)
-
-
-def _words_key(text: str) -> str:
-    return " ".join(WORD.findall(text.lower()))
 
 
 def _has_words(text: str, count: int) -> bool:

@@ -42,6 +42,7 @@ class PageMetadata:
     modified: tuple[tuple[str, str], ...] = ()
     language: str | None = None
     description: str | None = None
+    descriptions: tuple[str, ...] = ()  # every summary the page gives (meta tags, JSON-LD), for the standfirst
     image: str | None = None
     tags: tuple[str, ...] = ()
     accessible_for_free: bool | None = None
@@ -213,6 +214,11 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
         modified=tuple(modified),
         language=language,
         description=plain_text(description),
+        descriptions=tuple(dict.fromkeys(
+            text for value in [*_meta(meta, "og:description", "description", "twitter:description"),
+                               article.get("description"), article.get("abstract")]
+            if (text := plain_text(value))
+        )),
         image=image,
         tags=unique_tags,
         accessible_for_free=_accessible_for_free(article) if article else None,

@@ -14,7 +14,7 @@ from lxml.html import HtmlElement
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["rejoin_split_article"]
+__all__ = ["block_with_text", "rejoin_split_article"]
 
 WORD = re.compile(r"\w+")
 BLOCKS = ("p", "h2", "h3", "h4", "li", "blockquote")
@@ -34,7 +34,7 @@ def rejoin_split_article(tree: HtmlElement, text: str, words: int) -> str | None
     opening = next((line for line in text.split("\n", 20)[:20] if len(WORD.findall(line)) >= 8), None)
     if opening is None:
         return None
-    first = _block_with_text(tree, opening)
+    first = block_with_text(tree, opening)
     if first is None:
         return None
     container = next((a for a in list(first.iterancestors())[:CONTAINER_LEVELS] if a.get("class")), None)
@@ -58,7 +58,7 @@ def _key(text: str) -> str:
     return " ".join(WORD.findall(text.lower()))
 
 
-def _block_with_text(tree: HtmlElement, line: str) -> HtmlElement | None:
+def block_with_text(tree: HtmlElement, line: str) -> HtmlElement | None:
     """The paragraph (else the smallest div or list item) whose text starts with `line`."""
     probe = " ".join(line.split())[:PROBE_CHARS]
     for tags in (("p",), ("div", "li")):
