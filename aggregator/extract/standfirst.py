@@ -23,6 +23,8 @@ __all__ = ["with_standfirst"]
 WORD = re.compile(r"\w+")
 # A description shorter than this is a tagline, not a lead.
 MIN_LEAD_WORDS = 8
+# Candidates are matched on their first characters before their words are compared.
+PROBE_CHARS = 30
 # How far up the lead and the body's first paragraph may meet.
 CONTAINER_LEVELS = 2
 LEAD_TAGS = {"p", "div", "span", "strong", "section"}
@@ -35,17 +37,22 @@ def _key(text: str) -> str:
 def with_standfirst(tree: HtmlElement, body: str, descriptions: Sequence[str]) -> str:
     """`body` with the page's visible standfirst on top, when the body lacks it and the standfirst sits in
     the body's own container (a lead in the page header is the page's, by the usual benchmark convention)."""
+    opening = _key(body[:2000])
+    wanted: dict[str, str] = {}
     for description in descriptions:
         key = _key(description.rstrip(" .…"))
-        if len(key.split()) < MIN_LEAD_WORDS or key in _key(body[: len(description) * 3 + 200]):
+        if len(key.split()) >= MIN_LEAD_WORDS and key not in opening:
+            wanted[" ".join(description.split())[:PROBE_CHARS]] = key
+    if not wanted:
+        return body
+    for element in elements_after_heading(tree):
+        if element.tag not in LEAD_TAGS or len(element) > 3:
             continue
-        for element in elements_after_heading(tree):
-            if element.tag not in LEAD_TAGS or len(element) > 3:
-                continue
-            text = " ".join(element.text_content().split())
-            if text and _key(text) == key and _shares_container(tree, element, body):
-                logger.debug("standfirst restored above the body")
-                return f"{text}\n{body}"
+        text = " ".join(element.text_content().split())
+        wanted_key = wanted.get(text[:PROBE_CHARS])
+        if wanted_key and _key(text) == wanted_key and _shares_container(tree, element, body):
+            logger.debug("standfirst restored above the body")
+            return f"{text}\n{body}"
     return body
 
 
