@@ -296,6 +296,10 @@ class NewsSpider(scrapy.Spider):
             self._count("errors/sitemap_unusable")
             return
         self._count("sitemaps/parsed")
+        if sitemap.char_refs_replaced:
+            logger.warning("Sitemap %s of source %s: %d reference(s) to characters XML cannot carry, read as U+FFFD",
+                           response.url, source.key, sitemap.char_refs_replaced)
+            self.crawler.stats.inc_value("aggregator/repaired/sitemap_char_refs", sitemap.char_refs_replaced)
         for entry in sitemap.entries:
             url = _join(response, entry.loc)
             if sitemap.kind == "sitemapindex":

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from lxml import etree
 from scrapy.utils.gz import gunzip
 
+from aggregator.fetch.xmlsafety import replace_invalid_char_refs
+
 logger = logging.getLogger(__name__)
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit for one (uncompressed) sitemap file
@@ -50,6 +52,7 @@ class SitemapEntry:
 class Sitemap:
     kind: str  # "urlset" or "sitemapindex"
     entries: tuple[SitemapEntry, ...]  # urls, or child sitemaps (loc + lastmod) for an index
+    char_refs_replaced: int = 0  # references to characters XML cannot carry, read as U+FFFD
 
 
 def _local(tag: object) -> str:
@@ -89,12 +92,13 @@ def decompress(body: bytes) -> bytes:
 
 def parse_sitemap(body: bytes) -> Sitemap:
     """Parse a sitemap or sitemap index body (plain or gzip)."""
-    data = decompress(body)
+    # lxml fails a whole sitemap on one reference to a surrogate (`&#xD800;`): read it as U+FFFD instead
+    data, replaced = replace_invalid_char_refs(decompress(body))
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=True,
                              remove_comments=True, remove_pis=True)
     try:
         root = etree.fromstring(data, parser=parser)
-    except etree.XMLSyntaxError as exc:
+    except (etree.XMLSyntaxError, ValueError) as exc:  # ValueError: lxml's own UnicodeDecodeError
         raise SitemapError("not XML: %s" % exc) from None
     if root is None or _local(root.tag) not in ("urlset", "sitemapindex"):
         raise SitemapError("not a sitemap (root element %r)" % (None if root is None else _local(root.tag)))
@@ -109,7 +113,7 @@ def parse_sitemap(body: bytes) -> Sitemap:
         published, title, language = _news(element)
         entries.append(SitemapEntry(loc=loc, lastmod=_child_text(element, "lastmod"), news_published=published,
                                     news_title=title, news_language=language))
-    return Sitemap(kind=kind, entries=tuple(entries))
+    return Sitemap(kind=kind, entries=tuple(entries), char_refs_replaced=replaced)
 
 
 def sitemaps_from_robots(text: str) -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SafeXML", "make_safe"]
+__all__ = ["SafeXML", "make_safe", "replace_invalid_char_refs"]
 
 _UTF_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
              (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
@@ -109,3 +109,10 @@ def make_safe(body: bytes) -> SafeXML:
     if not dropped and not replaced:
         return SafeXML(body)
     return SafeXML(text.encode(encoding, "replace"), declarations, dropped, replaced)
+
+
+def replace_invalid_char_refs(body: bytes) -> tuple[bytes, int]:
+    """`body` with its references to characters XML cannot carry replaced by `&#xFFFD;`, and how many."""
+    encoding = next((name for bom, name in _UTF_BOMS if body.startswith(bom)), "latin-1")
+    text, replaced = _replace_char_refs(body.decode(encoding, "replace"))
+    return (text.encode(encoding, "replace") if replaced else body), replaced
