@@ -108,6 +108,7 @@ def test_feed_authors_beat_the_publication_posing_as_author() -> None:
         (["(Image: Getty Images)", "2024", "Jan Beispiel"], ("Jan Beispiel",)),
         (["홍길동 기자"], ("홍길동",)),
         (["Maria De Souza"], ("Maria De Souza",)),
+        (["BILD"], ("BILD",)),  # a publication named like a photo credit word is still a name
     ],
 )
 def test_author_lists_split_in_several_languages_and_junk_removed(raw: list[str], expected: tuple[str, ...]) -> None:
