@@ -109,6 +109,7 @@ def test_feed_authors_beat_the_publication_posing_as_author() -> None:
         (["홍길동 기자"], ("홍길동",)),
         (["Maria De Souza"], ("Maria De Souza",)),
         (["BILD"], ("BILD",)),  # a publication named like a photo credit word is still a name
+        (["Bild: APA/Keystone"], ()),
     ],
 )
 def test_author_lists_split_in_several_languages_and_junk_removed(raw: list[str], expected: tuple[str, ...]) -> None:

@@ -33,7 +33,8 @@ AUTHOR_SPLIT = re.compile(
 NOT_A_NAME = re.compile(
     r"https?://|www\.|@|\.(?:com|org|net)\b|^\d[\d\s.:/-]*$"
     r"|\b(?:writer|editor|correspondent|reporter|contributor|columnist|newsroom|desk)s?\b"
-    r"|\b(?:image|images|photo|photos|foto|fotos|getty|imago|picture|pictures|shutterstock|copyright)\b",
+    r"|\b(?:image|images|photo|photos|foto|fotos|getty|imago|picture|pictures|shutterstock|copyright)\b"
+    r"|^\s*(?:bild|bilder|credit|quelle|source)\s*:",
     re.I,
 )
 # A desk or initials code after the name: "Anna Muster (amu)", "Jan Beispiel/dpa" stays, "(Image: ...)" goes.
