@@ -155,7 +155,8 @@ def run_ours(corpus: Corpus, maker: TextMaker, path: Path, batch_size: int, cach
         signed = time.perf_counter()
         fp = index.fingerprint(text)
         matched = time.perf_counter()
-        match = index.add(str(position), fp, when=_iso(base + position))
+        # Zero-padded ids sort as positions do, so a story keeps its first (smallest) id, as scoring expects.
+        match = index.add("%010d" % position, fp, when=_iso(base + position))
         story = position if match is None else int(match.story_id)
         if match is not None and match.merges:
             merges += 1
@@ -192,7 +193,7 @@ def run_ours(corpus: Corpus, maker: TextMaker, path: Path, batch_size: int, cach
             "sign_us": 1e6 * sign_s / corpus.size, "index_us": 1e6 * index_s / corpus.size,
             "tail_index_us": 1e6 * tail_index_s / (corpus.size - tail_start),
             "bytes_per_story": memory, "open_s": open_s, "first_query_s": first_query_s,
-            "reopen_found": first_match is not None and first_match.story_id == str(assigned[0]),
+            "reopen_found": first_match is not None and first_match.story_id == "%010d" % assigned[0],
             "recall": recall, "precision": precision, "per_kind": per_kind,
             "words": words / len(range(0, corpus.size, 1000)), "db_mb": _db_size(path) / 1e6, "merges": merges}
 

@@ -65,9 +65,12 @@ def article_text(text: str, furniture: Container[str] = frozenset()) -> str:
     """The part of ``text`` that is shingled: without a headline first line, a dateline, a trailing "label: links"
     line, and lines whose :func:`line_key` is in ``furniture`` (lines that recur across unrelated documents), so
     that what a desk or a template adds does not dominate the fingerprint. Keeps ``text`` whole when less than
-    a few dozen words would remain."""
+    a few dozen words would remain; returns ``text`` itself when nothing is left out."""
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
+    if not lines:
+        return text
+    first, count = lines[0], len(lines)
     if furniture:
         kept = [line for line in lines if line_key(line) not in furniture]
         if _words(kept) >= max(_MIN_BODY_WORDS, 0.3 * _words(lines)):
@@ -78,6 +81,8 @@ def article_text(text: str, furniture: Container[str] = frozenset()) -> str:
         lines = lines[:-1]
     if lines:
         lines[0] = _DATELINE_RE.sub("", lines[0], count=1)
+    if len(lines) == count and lines[0] == first:
+        return text
     return "\n".join(lines)
 
 
@@ -220,7 +225,8 @@ class Signer:
         """Fingerprint ``text``: the exact hash of the whole text and the MinHash of the distinct word shingles
         of its :func:`article_text` (``furniture``: line keys to leave out)."""
         normalized = normalize_text(text)
-        shingles = _shingle_hashes(normalize_text(article_text(text, furniture)), self.shingle_size)
+        body = article_text(text, furniture)
+        shingles = _shingle_hashes(normalized if body is text else normalize_text(body), self.shingle_size)
         values = np.full(self.num_perm, np.uint32(0xFFFFFFFF), dtype=np.uint32)
         for start in range(0, len(shingles), _CHUNK):
             mixed = _fmix32(shingles[start:start + _CHUNK]).reshape(-1, 1)
