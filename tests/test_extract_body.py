@@ -131,3 +131,8 @@ def test_teaser_introducers_in_several_languages_drop_the_headlines_they_introdu
         PARAGRAPHS[3],
     ])
     assert clean_body(body, []).split("\n") == PARAGRAPHS
+
+
+def test_subscription_calls_in_other_languages_go_from_the_end() -> None:
+    body = "\n".join([*PARAGRAPHS, "Suscríbete para seguir leyendo", "Abonnez-vous à notre lettre d'information"])
+    assert clean_body(body, []).split("\n") == PARAGRAPHS

@@ -42,7 +42,9 @@ CALL_TO_ACTION = re.compile(
     r"|\bfollow [\w .]{1,40} on (?:google news|whatsapp|telegram)\b|\bon whatsapp\?|\bauf whatsapp\b|\babonnier"
     r"|\bbraucht (?:deine|ihre|eure) unterstützung\b|\bwie hat ihnen (?:dieser|der) artikel gefallen"
     r"|\bkostenlos testen\b|\bconfirm your public display name\b|\blogout and then login\b|\bunterstützen sie\b"
-    r"|\bdonate\b|\bmake a (?:donation|contribution)\b|\bspenden\b",
+    r"|\bdonate\b|\bmake a (?:donation|contribution)\b|\bspenden\b"
+    r"|\bsuscr[ií]b|\bsuscripci[oó]n|\babonnez\b|\babonnement\b|\babonnieren\b|\biscriviti\b|\babbonati\b"
+    r"|\bassine\b|\bassinatura\b",
     re.I,
 )
 # Page furniture that trafilatura reads as a paragraph, and photo credits: dropped wherever they stand.
