@@ -30,6 +30,7 @@ from aggregator.ops.cli_options import (
     write_atomically,
 )
 from aggregator.publish.jsonfeed import DEFAULT_BASE_URL
+from aggregator.text import clean_text
 
 if TYPE_CHECKING:
     from aggregator.store.model import StoryStorage
@@ -72,9 +73,19 @@ def _check_source(source: str | None, sources_file: str | None, stored: Callable
         raise ConfigError("unknown source %r; known sources: %s" % (source, ", ".join(sorted(known))))
 
 
+def shown(value: object) -> str:
+    """Text from a feed, a page or the database as it may reach a terminal: no escape sequence (ESC, CSI and
+    the other C0/C1 controls), no bidi override, on one line."""
+    return " ".join(clean_text(str(value)).split("\n")).replace("\t", " ")
+
+
+def _echo(template: str, *values: object) -> None:
+    click.echo(template % tuple(shown(value) for value in values))
+
+
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
-    """Left-aligned columns; an empty cell shows as "-"."""
-    cells = [[cell or "-" for cell in row] for row in rows]
+    """Left-aligned columns; an empty cell shows as "-". Every cell goes through `shown`."""
+    cells = [[shown(cell) or "-" for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     for row in cells:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -153,10 +164,10 @@ def explain(story_id: str, db: str) -> None:
             versions = storage.versions(story_id)
     finally:
         storage.close()
-    click.echo("Story %s: %s" % (story.id, story.title or "(untitled)"))
-    click.echo("  primary item: %s (%s) — chosen by %s" % (story.url, story.source, story.primary_reason))
-    click.echo("  published: %s (from %s); first seen %s" % (story.date_published or "-", story.date_source or "-",
-                                                           story.first_seen))
+    _echo("Story %s: %s", story.id, story.title or "(untitled)")
+    _echo("  primary item: %s (%s) — chosen by %s", story.url, story.source, story.primary_reason)
+    _echo("  published: %s (from %s); first seen %s", story.date_published or "-", story.date_source or "-",
+          story.first_seen)
     click.echo("Sightings (%d):" % len(sightings))
     table: list[tuple[str, ...]] = [("SOURCE", "RULE", "SIMILARITY", "FIRST SEEN", "URL")]
     table += [(s.source, s.rule or "", "%.3f" % s.similarity if s.similarity is not None else "", s.first_seen,
@@ -174,7 +185,7 @@ def list_sources(sources_file: str | None) -> None:
     """Show the sources registry as a table."""
     registry = load_sources(sources_file)
     rows = [("ID", "NAME", "KIND", "URLS")]
-    rows += [(s.key, s.name, s.kind, " ".join(s.start_urls)) for s in registry.values()]
+    rows += [(shown(s.key), shown(s.name), shown(s.kind), shown(" ".join(s.start_urls))) for s in registry.values()]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])

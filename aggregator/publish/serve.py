@@ -95,8 +95,10 @@ def parse_query(query_string: str, default_limit: int, max_limit: int) -> Query:
             raise BadRequest("give %s at most once" % name)
     limit = default_limit
     if "limit" in values:
-        raw = values["limit"][0].strip()
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= max_limit:
+        # Leading zeros off and the length checked first: int() raises ValueError past 4,300 digits (a 500).
+        raw = values["limit"][0].strip().lstrip("0")
+        if (not raw.isascii() or not raw.isdigit() or len(raw) > len(str(max_limit))
+                or not 1 <= int(raw) <= max_limit):
             raise BadRequest("limit must be a whole number from 1 to %d" % max_limit)
         limit = int(raw)
     since = None

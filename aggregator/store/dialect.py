@@ -29,6 +29,13 @@ class Dialect:
     begin_schema_change: tuple[str, ...]  # opens the one transaction that may change the schema
     table_exists: str  # one row when the table named by the argument exists
     instant: str  # `instant % expression`: an ISO 8601 text column or mark as a comparable point in time
+    strip_nul: bool = False  # the backend refuses NUL in text: it is dropped from every text argument
+
+    def args(self, values: Sequence[Any]) -> Sequence[Any]:
+        """`values` as this backend takes them: without NUL in text where `strip_nul`."""
+        if not self.strip_nul or not any(isinstance(value, str) and "\x00" in value for value in values):
+            return values
+        return [value.replace("\x00", "") if isinstance(value, str) else value for value in values]
 
     def sql(self, statement: str) -> str:
         return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
@@ -59,6 +66,10 @@ POSTGRESQL = Dialect(
                          "SELECT pg_advisory_xact_lock(hashtextextended('%s', 0))" % SCHEMA_LOCK_KEY),
     table_exists="SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?",
     instant="(%s)::timestamptz",
+    # Text enters through aggregator.text.clean_text, which drops NUL; this is the last guard for anything
+    # else (a URL, an HTTP validator, a row written by an older version's code path) that would make
+    # PostgreSQL refuse the whole save ("A string literal cannot contain NUL (0x00) characters").
+    strip_nul=True,
 )
 
 
@@ -70,7 +81,7 @@ class Statements:
         self.dialect = dialect
 
     def execute(self, statement: str, args: Sequence[Any] = ()) -> Any:
-        return self.target.execute(self.dialect.sql(statement), args)
+        return self.target.execute(self.dialect.sql(statement), self.dialect.args(args))
 
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.target.executemany(self.dialect.sql(statement), rows)
+        self.target.executemany(self.dialect.sql(statement), [self.dialect.args(row) for row in rows])

@@ -1,5 +1,9 @@
 """What storage hands out and takes in, on every backend: `Story`, `Sighting` and the `StoryStorage` protocol.
-Holds no SQL (`aggregator.store.sql` does)."""
+Holds no SQL (`aggregator.store.sql` does).
+
+Every text read back is passed through `aggregator.text.clean_text`: rows stored by older versions (which
+did not clean what entered) may hold lone surrogates (JSON-escaped in `authors`/`tags`), NUL, terminal escapes
+or bidi overrides, and every reader (the feeds, the reader page, the terminal) gets them from here."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from aggregator.text import clean_text
 
 SAME_SOURCE_RULE = "same_source_update"  # a later version of the story from the outlet that ran it
 
@@ -74,19 +80,32 @@ class StoryStorage(Protocol):
     def close(self) -> None: ...
 
 
+def clean(value: Any) -> Any:
+    """A stored value as it may be shown: text through `clean_text`, anything else as it is."""
+    return clean_text(value) if isinstance(value, str) else value
+
+
+def _names(stored: str | None) -> tuple[str, ...]:
+    """A JSON list of names (authors, tags), cleaned, empty names left out."""
+    values = json.loads(stored) if stored else []
+    return tuple(text for text in (clean_text(value).strip() for value in values if isinstance(value, str)) if text)
+
+
 def story_from_row(row: Any) -> Story:
     return Story(
-        id=row["id"], url=row["url"], source=row["source"], title=row["title"], text=row["text"],
-        summary=row["summary"], authors=tuple(json.loads(row["authors"])), tags=tuple(json.loads(row["tags"])),
-        language=row["language"], image=row["image"], date_published=row["date_published"],
-        date_modified=row["date_modified"], first_seen=row["first_seen"], updated=row["updated"],
-        date_source=row["date_source"], primary_reason=row["primary_reason"],
+        id=clean(row["id"]), url=clean(row["url"]), source=clean(row["source"]), title=clean(row["title"]),
+        text=clean(row["text"]), summary=clean(row["summary"]), authors=_names(row["authors"]),
+        tags=_names(row["tags"]), language=clean(row["language"]), image=clean(row["image"]),
+        date_published=clean(row["date_published"]), date_modified=clean(row["date_modified"]),
+        first_seen=clean(row["first_seen"]), updated=clean(row["updated"]), date_source=clean(row["date_source"]),
+        primary_reason=clean(row["primary_reason"]),
     )
 
 
 def sighting_from_row(row: Any) -> Sighting:
-    return Sighting(url=row["url"], source=row["source"], title=row["title"], date_published=row["date_published"],
-                    first_seen=row["first_seen"], similarity=row["similarity"], rule=row["rule"])
+    return Sighting(url=clean(row["url"]), source=clean(row["source"]), title=clean(row["title"]),
+                    date_published=clean(row["date_published"]), first_seen=clean(row["first_seen"]),
+                    similarity=row["similarity"], rule=clean(row["rule"]))
 
 
 def utc_now() -> str:

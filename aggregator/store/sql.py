@@ -19,7 +19,15 @@ from typing import Any, ClassVar, TypeVar
 
 from aggregator.store.dialect import URL_LOCK_PREFIX, Dialect, Statements
 from aggregator.store.identity import Candidate, choose_primary
-from aggregator.store.model import SAME_SOURCE_RULE, Sighting, Story, sighting_from_row, story_from_row, utc_now
+from aggregator.store.model import (
+    SAME_SOURCE_RULE,
+    Sighting,
+    Story,
+    clean,
+    sighting_from_row,
+    story_from_row,
+    utc_now,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +237,7 @@ class SQLStorage(ABC):
         """Earlier texts of a story, oldest first."""
         rows = self._statements().execute("SELECT url, title, text, text_hash, date_modified, recorded_at"
                                           " FROM story_versions WHERE story_id = ? ORDER BY id", (story_id,))
-        return [dict(row) for row in rows]
+        return [{key: clean(value) for key, value in dict(row).items()} for row in rows]
 
     def stories(self, limit: int | None = None, since: datetime | str | None = None,
                 source: str | None = None) -> list[Story]:
@@ -263,7 +271,7 @@ class SQLStorage(ABC):
 
     def known_sources(self) -> set[str]:
         """Every source a story has been seen on."""
-        return {row["source"] for row in self._statements().execute("SELECT DISTINCT source FROM sightings")}
+        return {clean(row["source"]) for row in self._statements().execute("SELECT DISTINCT source FROM sightings")}
 
     def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]:
         """The sightings of each story, in the order they were stored."""
