@@ -147,3 +147,12 @@ def test_furniture_recurring_across_stories_does_not_hide_a_copy() -> None:
     stories = stories_of(docs)
     assert stories["copy-1"] == stories["copy-2"] == "copy-1"
     assert sorted(set(stories.values())) == sorted({"copy-1", *(doc["id"] for doc in docs[2:])})
+
+
+def test_an_update_quoting_another_story_is_still_a_copy_not_a_digest() -> None:
+    rng = random.Random(5)
+    story, other = article(rng, 5), article(rng, 5)
+    docs = [{"id": "a-story", "text": "\n".join(story)}, {"id": "b-other", "text": "\n".join(other)},
+            {"id": "c-update", "text": "\n".join([*story, "UPDATE: " + other[0], words(rng, 30) + "."])}]
+    for order in (docs, docs[::-1]):
+        assert stories_of(order) == {"a-story": "a-story", "b-other": "b-other", "c-update": "a-story"}
