@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 FINGERPRINT_BATCH = 1000  # read in batches by id: neither a huge result nor a long read held by the caller
 SIGHTINGS_BATCH = 500  # story ids per query (SQLite allows 32,766 parameters; PostgreSQL 65,535)
+# Earlier texts kept per story: its first and the newest others. A page whose text changes on every fetch (a
+# clock, a view counter) would otherwise add a version per crawl for ever.
+MAX_VERSIONS = 50
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,15 @@ class SQLStorage(ABC):
                 return "seen"
             self._new_version(tx, known["story_id"], seen, seen.fingerprint)
             return "updated"
+        if seen.text_hash and seen.rule == SAME_SOURCE_RULE:
+            # The same text from the same source at another URL (a per-fetch session parameter, a tracking
+            # token, a second section path) is that sighting seen again, not a new sighting or version.
+            same = tx.execute("SELECT url FROM sightings WHERE story_id = ? AND source = ? AND text_hash = ?"
+                              " ORDER BY id LIMIT 1", (seen.story_id, seen.source, seen.text_hash)).fetchone()
+            if same is not None:
+                tx.execute("UPDATE sightings SET last_seen = ?, source_updated = coalesce(?, source_updated)"
+                           " WHERE url = ?", (seen.now, seen.source_updated, same["url"]))
+                return "seen"
         article = seen.article
         # A concurrent insert of the same id waits for the other transaction, then does nothing.
         created = tx.execute(
@@ -166,11 +178,13 @@ class SQLStorage(ABC):
                            + tx.dialect.row_lock, (story_id,)).fetchone()
         article = seen.article
         if story["url"] == seen.url or story["source"] == seen.source:
-            tx.execute(
-                "INSERT INTO story_versions (story_id, url, title, text, text_hash, date_modified, recorded_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (story_id, story["url"], story["title"], story["text"], story["text_hash"], story["date_modified"],
-                 seen.now))
+            if story["text_hash"] != seen.text_hash:  # the same text again is no earlier version
+                tx.execute(
+                    "INSERT INTO story_versions (story_id, url, title, text, text_hash, date_modified, recorded_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (story_id, story["url"], story["title"], story["text"], story["text_hash"],
+                     story["date_modified"], seen.now))
+                self._bound_versions(tx, story_id)
             tx.execute(
                 "UPDATE stories SET url = ?, title = ?, text = ?, summary = coalesce(?, summary), text_hash = ?,"
                 " date_modified = coalesce(?, date_modified), updated = ? WHERE id = ?",
@@ -180,6 +194,13 @@ class SQLStorage(ABC):
             "UPDATE sightings SET title = ?, text_hash = ?, fingerprint = coalesce(?, fingerprint), last_seen = ?,"
             " source_updated = coalesce(?, source_updated) WHERE url = ?",
             (article.title, seen.text_hash, fingerprint, seen.now, seen.source_updated, seen.url))
+
+    def _bound_versions(self, tx: Statements, story_id: str) -> None:
+        """Keep a story's first earlier text and its newest `MAX_VERSIONS` - 1 others."""
+        tx.execute("DELETE FROM story_versions WHERE story_id = ?"
+                   " AND id > (SELECT min(id) FROM story_versions WHERE story_id = ?)"
+                   " AND id NOT IN (SELECT id FROM story_versions WHERE story_id = ? ORDER BY id DESC LIMIT ?)",
+                   (story_id, story_id, story_id, MAX_VERSIONS - 1))
 
     def save_validators(self, validators: dict[str, tuple[str | None, str | None]]) -> None:
         """Store the (ETag, Last-Modified) of feed, sitemap or listing URLs."""
