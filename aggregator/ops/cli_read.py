@@ -244,10 +244,16 @@ def export(db: str, sources_file: str | None, fmt: str, output: str, limit: int 
               help="Port to listen on (0: any free port).")
 @click.option("--title", default="News aggregator", show_default=True, help="Feed and page title.")
 @click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True, help="Worker threads.")
+@click.option("--idle-timeout", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Close a connection that sends nothing (and awaits no answer) for this many seconds.")
+@click.option("--request-timeout", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Close a connection whose request has not arrived whole this many seconds after it began.")
+@click.option("--connection-limit", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Open connections at once; more wait in the listen backlog.")
 @base_url_option
 @log_level_option
-def serve(db: str, sources_file: str | None, host: str, port: int, title: str, threads: int, base_url: str,
-          log_level: str) -> None:
+def serve(db: str, sources_file: str | None, host: str, port: int, title: str, threads: int, idle_timeout: int,
+          request_timeout: int, connection_limit: int, base_url: str, log_level: str) -> None:
     """Serve the reader page (/), /feed.json, /feed.atom and /healthz over HTTP (waitress)."""
     from aggregator.publish.serve import STORAGE_ERRORS, FeedApp, listening_urls, make_server
     from aggregator.store.backends import database_exists, display_url, open_storage, sqlite_path
@@ -274,12 +280,27 @@ def serve(db: str, sources_file: str | None, host: str, port: int, title: str, t
     app = FeedApp(open_reader, title=title, source_names=names, base_url=base_url,
                   database_identity=file_identity if path is not None else None)
     try:
-        server = make_server(app, host=host, port=port, threads=threads)
+        _allow_descriptors(connection_limit + 64)
+        server = make_server(app, host=host, port=port, threads=threads, idle_timeout=idle_timeout,
+                             request_timeout=request_timeout, connection_limit=connection_limit)
     except (OSError, ValueError) as exc:  # the port is taken, the address is not ours or not an address
         raise ConfigError("cannot listen on %s port %d: %s" % (host, port, _socket_problem(exc))) from None
     click.echo("Serving %s from %s (Ctrl-C to stop)" % (" ".join(listening_urls(server)), db))
     sys.stdout.flush()
     server.run()
+
+
+def _allow_descriptors(wanted: int) -> None:
+    """Raise this process's soft limit on open files towards `wanted` (up to the hard limit), so that the
+    connection limit, not EMFILE, is what turns clients away."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < wanted:
+            logger.warning("only %d open files allowed: fewer connections than --connection-limit", target)
 
 
 def _socket_problem(exc: BaseException) -> str:

@@ -295,10 +295,58 @@ def _json(status: int, document: dict[str, Any]) -> Response:
                     [("Content-Type", JSON_TYPE), ("Cache-Control", "no-store")])
 
 
-def make_server(app: FeedApp, host: str = "127.0.0.1", port: int = 8080,
-                threads: int = 4) -> BaseWSGIServer | MultiSocketServer:
-    """A waitress server for `app`, bound and ready to `run()`; port 0 picks a free port."""
-    return waitress.create_server(app, host=host, port=port, threads=threads, ident="news-aggregator")
+# Per-connection bounds (see README, Serving): a client that holds a connection without finishing its request
+# costs one socket, never a worker thread, and loses it after these many seconds.
+IDLE_TIMEOUT = 30  # no byte received and no request in progress (waitress's channel_timeout)
+REQUEST_TIMEOUT = 15  # from the first byte of a request to its end, however slowly it trickles in
+CONNECTION_LIMIT = 1000  # open connections at once (waitress's default of 100 fell to 100 idle sockets)
+
+
+class RequestDeadline:
+    """Waitress's maintenance for one listening server, plus a deadline per request: waitress closes only
+    connections that have been *silent* for `channel_timeout`, so one byte every few seconds held a
+    connection (and a place under `connection_limit`) for ever. A request still incomplete `timeout` seconds
+    after it was first seen being received is cut off."""
+
+    def __init__(self, server: BaseWSGIServer, timeout: float) -> None:
+        self.idle = server.maintenance  # waitress's own: closes connections idle past channel_timeout
+        self.server = server
+        self.timeout = timeout
+        self.receiving: dict[int, tuple[object, float]] = {}  # channel fd -> (its partial request, first seen)
+
+    def __call__(self, now: float) -> None:
+        self.idle(now)
+        receiving: dict[int, tuple[object, float]] = {}
+        for fd, channel in list(self.server.active_channels.items()):
+            request = getattr(channel, "request", None)
+            if request is None:
+                continue
+            seen, since = self.receiving.get(fd, (None, now))
+            since = since if seen is request else now
+            if now - since >= self.timeout:
+                logger.info("closing a connection whose request took over %d s to arrive", self.timeout)
+                channel.will_close = True
+            else:
+                receiving[fd] = (request, since)
+        self.receiving = receiving
+
+
+def make_server(app: FeedApp, host: str = "127.0.0.1", port: int = 8080, threads: int = 4, *,
+                idle_timeout: int = IDLE_TIMEOUT, request_timeout: int = REQUEST_TIMEOUT,
+                connection_limit: int = CONNECTION_LIMIT) -> BaseWSGIServer | MultiSocketServer:
+    """A waitress server for `app`, bound and ready to `run()`; port 0 picks a free port.
+
+    Idle connections are closed after `idle_timeout` seconds, requests not received whole within
+    `request_timeout` seconds are cut off (checked every second), and at most `connection_limit` connections
+    are open at once (poll(), not select(), so past 1,024 descriptors too)."""
+    server = waitress.create_server(app, host=host, port=port, threads=threads, ident="news-aggregator",
+                                    channel_timeout=idle_timeout, connection_limit=connection_limit,
+                                    cleanup_interval=1, asyncore_use_poll=True)
+    listeners = [server] if isinstance(server, BaseWSGIServer) else [
+        dispatcher for dispatcher in server.map.values() if isinstance(dispatcher, BaseWSGIServer)]
+    for listener in listeners:
+        listener.maintenance = RequestDeadline(listener, request_timeout)
+    return server
 
 
 def listening_urls(server: BaseWSGIServer | MultiSocketServer) -> list[str]:
