@@ -98,9 +98,9 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
 @click.option("--source", default=None, metavar="KEY", help="Only runs that crawled this source.")
 def runs(db: str, sources_file: str | None, limit: int, source: str | None) -> None:
     """The recent crawl runs, newest first."""
-    from aggregator.store.runs import open_run_log
+    from aggregator.store.runs import open_run_reader
 
-    log = open_existing(open_run_log, db)
+    log = open_existing(open_run_reader, db)
     try:
         with database_trouble(db):
             _check_source(source, sources_file, lambda: {row["sources"] for row in log.totals()})
@@ -119,12 +119,12 @@ def runs(db: str, sources_file: str | None, limit: int, source: str | None) -> N
 @db_option
 def stats(db: str) -> None:
     """Totals per source: stored stories and sightings, and what its crawl runs did."""
-    from aggregator.store.backends import open_storage
-    from aggregator.store.runs import open_run_log
+    from aggregator.store.backends import open_reader
+    from aggregator.store.runs import open_run_reader
 
-    storage = open_existing(open_storage, db)
+    storage = open_existing(open_reader, db)
     try:
-        log = open_existing(open_run_log, db)
+        log = open_existing(open_run_reader, db)
     except BaseException:
         storage.close()
         raise
@@ -152,9 +152,9 @@ def stats(db: str) -> None:
 def explain(story_id: str, db: str) -> None:
     """Why a story is what it is: its primary item (the copy that stands for it) and why, every sighting with
     the similarity and the rule that matched it, and its earlier versions."""
-    from aggregator.store.backends import open_storage
+    from aggregator.store.backends import open_reader
 
-    storage = open_existing(open_storage, db)
+    storage = open_existing(open_reader, db)
     try:
         with database_trouble(db):
             story = storage.story(story_id)
@@ -209,13 +209,13 @@ def export(db: str, sources_file: str | None, fmt: str, output: str, limit: int 
     """Export stored stories, newest first."""
     from aggregator.publish.atom import build_atom, feed_id
     from aggregator.publish.jsonfeed import build_feed, dumps
-    from aggregator.store.backends import open_storage
+    from aggregator.store.backends import open_reader
 
     since_instant = _since(since)
     if output != "-" and not Path(output).parent.is_dir():  # before any work, as well as when writing
         raise click.BadParameter("no folder %s to write %s in" % (Path(output).parent, Path(output).name),
                                  param_hint="--output")
-    storage = open_existing(open_storage, db)
+    storage = open_existing(open_reader, db)
     try:
         with database_trouble(db):
             _check_source(source, sources_file, storage.known_sources)
@@ -256,13 +256,13 @@ def serve(db: str, sources_file: str | None, host: str, port: int, title: str, t
           request_timeout: int, connection_limit: int, base_url: str, log_level: str) -> None:
     """Serve the reader page (/), /feed.json, /feed.atom and /healthz over HTTP (waitress)."""
     from aggregator.publish.serve import STORAGE_ERRORS, FeedApp, listening_urls, make_server
-    from aggregator.store.backends import database_exists, display_url, open_storage, sqlite_path
+    from aggregator.store.backends import database_exists, display_url, open_reader, sqlite_path
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     require_database(db)
     names = {key: source.name for key, source in load_sources(sources_file).items()}
     try:
-        open_storage(db).close()
+        open_reader(db).close()
     except STORAGE_ERRORS as exc:  # still serve: /healthz answers 503 until the database is readable
         logger.warning("cannot read %s: %s", display_url(db), exc)
     path = sqlite_path(db)
@@ -272,12 +272,12 @@ def serve(db: str, sources_file: str | None, host: str, port: int, title: str, t
         stat = os.stat(path or db)
         return stat.st_dev, stat.st_ino
 
-    def open_reader() -> StoryStorage:
+    def open_current() -> StoryStorage:
         if not database_exists(db):  # never create an empty database where the old one was removed
             raise FileNotFoundError("no database at %s" % db)
-        return open_storage(db)
+        return open_reader(db)
 
-    app = FeedApp(open_reader, title=title, source_names=names, base_url=base_url,
+    app = FeedApp(open_current, title=title, source_names=names, base_url=base_url,
                   database_identity=file_identity if path is not None else None)
     try:
         _allow_descriptors(connection_limit + 64)

@@ -79,14 +79,21 @@ def display_url(db: str) -> str:
         return db.split("://", 1)[0] + "://***"
 
 
-def open_storage(db: str, batch_size: int = 1, batch_seconds: float = 1.0) -> StoryStorage:
+def open_storage(db: str, batch_size: int = 1, batch_seconds: float = 1.0, *,
+                 read_only: bool = False) -> StoryStorage:
     """Open the backend named by `db`: a file path, `sqlite:///path` or `postgresql://user@host/dbname`.
 
     `batch_size`/`batch_seconds` batch SQLite saves (see `SQLiteStorage`). PostgreSQL commits every item:
-    its users are distributed crawls, whose workers must see each other's stories at once."""
+    its users are distributed crawls, whose workers must see each other's stories at once. `read_only`
+    opens an existing SQLite file for reading only (see `aggregator.store.sqlite.read_only_uri`)."""
     parsed = parse_database_url(db)
     if parsed.kind == "sqlite":
-        return SQLiteStorage(parsed.location, batch_size, batch_seconds)
+        return SQLiteStorage(parsed.location, batch_size, batch_seconds, read_only=read_only)
     from aggregator.store.postgres import PostgresStorage  # psycopg only when PostgreSQL is used
 
     return PostgresStorage.from_url(parsed.location)
+
+
+def open_reader(db: str) -> StoryStorage:
+    """The backend named by `db`, opened to be read only (exports, serve, explain, stats)."""
+    return open_storage(db, read_only=True)

@@ -16,6 +16,7 @@ from aggregator.store.backends import parse_database_url
 from aggregator.store.dialect import POSTGRESQL, SQLITE, Statements
 from aggregator.store.migrations import migrate
 from aggregator.store.model import utc_now
+from aggregator.store.sqlite import connect_read_only
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,10 @@ class Run:
 class RunLog:
     """Start and finish runs in the stories' database (`db`: a SQLite path or URL, or a PostgreSQL URL)."""
 
-    def __init__(self, db: str) -> None:
+    def __init__(self, db: str, read_only: bool = False) -> None:
         parsed = parse_database_url(db)
         if parsed.kind == "sqlite":
-            self.connection: Any = connect(parsed.location)
+            self.connection: Any = connect_read_only(parsed.location) if read_only else connect(parsed.location)
             self.statements = Statements(self.connection, SQLITE)
         else:
             import psycopg  # only when PostgreSQL is used
@@ -138,3 +139,8 @@ class RunLog:
 
 def open_run_log(db: str) -> RunLog:
     return RunLog(db)
+
+
+def open_run_reader(db: str) -> RunLog:
+    """The run history, opened to be read only (`runs`, `stats`)."""
+    return RunLog(db, read_only=True)

@@ -8,21 +8,53 @@ per article. Knows nothing of Scrapy or of how duplicates are decided.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 from aggregator.sqlitefile import connect
 from aggregator.store.dialect import SQLITE, Statements
-from aggregator.store.migrations import migrate
+from aggregator.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from aggregator.store.sql import SQLStorage
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def read_only_uri(path: str | Path) -> str:
+    """The SQLite URI that opens the file `path` for reading only, creating nothing: `mode=ro`, and also
+    `immutable=1` when its folder cannot be written (a read-only file system or folder), where a WAL database
+    cannot make its `-shm` file and `mode=ro` alone fails ("unable to open database file"). Immutable means
+    SQLite takes no lock and trusts that nobody writes the file, which holds where nobody can."""
+    absolute = Path(path).absolute()
+    uri = "file:%s?mode=ro" % quote(str(absolute), safe="/")
+    if not os.access(absolute.parent, os.W_OK):
+        uri += "&immutable=1"
+    return uri
+
+
+def connect_read_only(path: str | Path, timeout: float = 30) -> sqlite3.Connection:
+    """A connection for reading the existing SQLite file `path`: read-only (see `read_only_uri`), never
+    changing its journal mode nor creating a file. A database of an older schema that can be written is
+    opened as a writer instead, so that the caller's migrate() brings it forward as before."""
+    if not Path(path).is_file():
+        raise FileNotFoundError("no database at %s" % path)
+    connection = sqlite3.connect(read_only_uri(path), uri=True, timeout=timeout, isolation_level=None)
+    try:
+        older = schema_version(Statements(connection, SQLITE)) < SCHEMA_VERSION
+    except BaseException:
+        connection.close()
+        raise
+    if older and os.access(path, os.W_OK) and os.access(Path(path).absolute().parent, os.W_OK):
+        connection.close()
+        return connect(path, timeout)
+    return connection
 
 
 class SQLiteStorage(SQLStorage):
@@ -36,7 +68,8 @@ class SQLiteStorage(SQLStorage):
 
     dialect = SQLITE
 
-    def __init__(self, path: str | Path, batch_size: int = 1, batch_seconds: float = 1.0) -> None:
+    def __init__(self, path: str | Path, batch_size: int = 1, batch_seconds: float = 1.0, *,
+                 read_only: bool = False) -> None:
         if batch_size < 1 or batch_seconds < 0:
             raise ValueError("batch_size must be >= 1 and batch_seconds >= 0, got %r, %r"
                              % (batch_size, batch_seconds))
@@ -45,11 +78,14 @@ class SQLiteStorage(SQLStorage):
         self._batched = 0  # items saved in the open batch
         self._batch_started = 0.0
         self.path = str(path)
-        self.db = connect(self.path)
+        # A reader opens read-only, so that a database on a read-only file system can be served and exported;
+        # an up-to-date schema is then only read by migrate() (an older one fails: a writer must migrate it).
+        self.db = connect_read_only(self.path) if read_only else connect(self.path)
         try:
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            if not read_only:
+                self.db.execute("PRAGMA synchronous=NORMAL")
             migrate(Statements(self.db, SQLITE), repr(self.path))
         except BaseException:
             self.db.close()
