@@ -88,6 +88,7 @@ class NewsSpider(scrapy.Spider):
                          priority="spider")
         kwargs["refresh"] = settings.getbool("AGGREGATOR_REFRESH")
         spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.chosen_sources()  # an unknown source or a bad registry stops `scrapy crawl` here, exit 1
         crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
         crawler.signals.connect(spider.on_dropped, signal=signals.request_dropped)
         crawler.signals.connect(spider.on_item_error, signal=signals.item_error)

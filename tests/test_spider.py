@@ -209,3 +209,18 @@ def test_same_story_at_a_new_url_of_the_same_outlet_is_a_version(kinds: tuple[Se
     rules = dict(con.execute("SELECT url, rule FROM sightings WHERE story_id = ?", (story_id,)).fetchall())
     assert rules[url] == "same_source_update"
     assert con.execute("SELECT count(*) FROM story_versions WHERE story_id = ?", (story_id,)).fetchone()[0] == 1
+
+
+def test_scrapy_crawl_refuses_an_unknown_source(tmp_path: Path) -> None:
+    """`scrapy crawl news -a sources=nosuch` names the known sources and fails, instead of crawling nothing
+    and exiting 0."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "x.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "news", "-a", "sources=nosuch", "-s", "AGGREGATOR_DB=%s" % db],
+        cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "unknown source(s) nosuch; known: astanatimes, commonspace, timesca" in result.stderr
+    assert "Spider opened" not in result.stderr  # stopped before any request
