@@ -27,9 +27,9 @@ from aggregator.ops.cli_options import (
     set_option,
     sources_option,
 )
-from aggregator.ops.crawl import crawl_settings, run_crawl, start_workers_early
+from aggregator.ops.crawl import CrawlSummary, crawl_settings, run_crawl, start_workers_early
 from aggregator.store.lock import LockBusy, crawl_lock
-from aggregator.store.runs import open_run_log
+from aggregator.store.runs import RunLog, open_run_log
 
 logger = logging.getLogger(__name__)
 
@@ -93,17 +93,37 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
 
                 start_distributed_run(redis_url)
             start_workers_early(overrides)
-            summary = run_crawl([] if crawl_all else sources, crawl_settings(overrides))
+
+            def forced(summary: CrawlSummary) -> None:  # in a signal handler: plain writes, then os._exit
+                _record(runs, run_id, summary)
+                os.write(1, "".join(line + "\n" for line in _report(summary, source_ids, db)).encode())
+
+            summary = run_crawl([] if crawl_all else sources, crawl_settings(overrides), forced)
         finally:
-            runs.finish(run_id, summary)  # a crawl that raised is recorded as crashed
+            _record(runs, run_id, summary)  # a crawl that raised is recorded as crashed
             runs.close()
     finally:
         lock.release()
-    click.echo("Crawl %s (%s) into %s" % ("finished" if summary.reason == "finished" else "stopped: " + summary.reason,
-                                           ", ".join(source_ids) or "all sources", db))
-    for line in summary.lines():
-        click.echo("  " + line)
+    for line in _report(summary, source_ids, db):
+        click.echo(line)
     _exit_now(summary.exit_code)
+
+
+def _report(summary: CrawlSummary, source_ids: tuple[str, ...], db: str) -> list[str]:
+    state = "finished" if summary.reason == "finished" else "stopped: " + summary.reason
+    return ["Crawl %s (%s) into %s" % (state, ", ".join(source_ids) or "all sources", db)] + [
+        "  " + line for line in summary.lines()]
+
+
+def _record(runs: RunLog, run_id: int, summary: CrawlSummary | None) -> None:
+    """Record how the run ended; a database that cannot take it (a full disk) is told, not a traceback: the
+    next run closes the run it left open (`RunLog.start`)."""
+    from aggregator.store.backends import database_errors
+
+    try:
+        runs.finish(run_id, summary)
+    except database_errors() as exc:
+        logger.error("cannot record the end of run %d: %s", run_id, exc)
 
 
 @click.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,9 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 3  # the crawl finished and stored what it could, but some fetches or pages failed
 EXIT_INTERRUPTED = 4  # stopped early by a signal (SIGINT/SIGTERM) or a limit; what was fetched is stored
 EXIT_LOCKED = 5  # another crawl holds this database's lock (see --wait)
+EXIT_DISK_FULL = 6  # a write failed for want of space: the crawl stopped there (see DISK_FULL)
+FORCED = "shutdown_forced"  # the finish reason of a crawl stopped by a second SIGINT/SIGTERM
+DISK_FULL = "disk_full"  # the finish reason of a crawl stopped by a full disk (or database quota)
 
 
 def distributed_settings(redis_url: str, seed: bool) -> dict[str, Any]:
@@ -131,6 +135,8 @@ class CrawlSummary:
 
     @property
     def exit_code(self) -> int:
+        if self.reason == DISK_FULL:
+            return EXIT_DISK_FULL
         if self.reason != "finished":
             return EXIT_INTERRUPTED
         return EXIT_PARTIAL if self.errors else EXIT_OK
@@ -182,21 +188,92 @@ def _network_failure(error: BaseException) -> bool:
     return False
 
 
-def run_crawl(sources: list[str], settings: Settings) -> CrawlSummary:
-    """Crawl `sources` (ids; empty = all) with `settings`; blocks until the crawl ends."""
+def disk_full(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) is a write refused for want of space: ENOSPC/EDQUOT, SQLite's
+    SQLITE_FULL ("database or disk is full"), PostgreSQL's disk_full (53100)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (28, 122):  # ENOSPC, EDQUOT
+            return True
+        if getattr(current, "sqlite_errorcode", None) == 13 or "database or disk is full" in str(current):
+            return True
+        if getattr(current, "sqlstate", None) == "53100":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _forced_stop(crawler: Any, signum: int, on_forced_stop: Callable[[CrawlSummary], None] | None) -> None:
+    """The second SIGINT/SIGTERM: Scrapy's unclean shutdown still waited for every download and thread (30 s
+    and more, then a traceback), so end here: what is committed stays (each item whole or not at all), the
+    open batch is lost like after SIGKILL, `on_forced_stop` records the run, and the process exits 4."""
+    stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
+    summary = CrawlSummary.from_stats({**stats, "finish_reason": FORCED})
+    try:
+        os.write(2, b"Received signal %d twice: stopping now\n" % signum)  # no logging in a signal handler
+        _stop_children()
+        if on_forced_stop is not None:
+            on_forced_stop(summary)
+    finally:
+        os._exit(summary.exit_code)
+
+
+def _stop_children() -> None:
+    """Kill the extraction workers (and their forkserver): they would outlive os._exit, holding the
+    terminal's or the caller's pipes open."""
+    import multiprocessing
+    import signal
+
+    for child in multiprocessing.active_children():
+        child.kill()
+    from multiprocessing import forkserver
+
+    server = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if server:
+        try:
+            os.kill(server, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def run_crawl(sources: list[str], settings: Settings,
+              on_forced_stop: Callable[[CrawlSummary], None] | None = None) -> CrawlSummary:
+    """Crawl `sources` (ids; empty = all) with `settings`; blocks until the crawl ends.
+
+    A full disk stops the crawl at the first item whose write fails for want of space (finish reason
+    `disk_full`, exit 6) instead of failing every later page. A second SIGINT/SIGTERM calls
+    `on_forced_stop` with the summary so far and exits 4 at once; it never returns."""
+    from scrapy import signals
     from scrapy.crawler import CrawlerProcess
 
     from spiders.news import NewsSpider
+
+    class Process(CrawlerProcess):
+        def _signal_kill(self, signum: int, _: Any) -> None:
+            _forced_stop(crawler, signum, on_forced_stop)
+
+    def item_error(item: Any, response: Any, spider: Any, failure: Any) -> None:
+        if disk_full(failure.value) and crawler.engine is not None:
+            logger.error("The disk is full (%s): stopping the crawl", failure.value)
+            crawler.engine.close_spider(spider, DISK_FULL)
 
     quiet = NoNetworkTracebacks()
     for name in NETWORK_ERROR_LOGGERS:
         logging.getLogger(name).addFilter(quiet)
     try:
-        process = CrawlerProcess(settings)
+        process = Process(settings)
         crawler = process.create_crawler(NewsSpider)
+        crawler.signals.connect(item_error, signal=signals.item_error)
         process.crawl(crawler, sources=",".join(sources))
         process.start()
     finally:
         for name in NETWORK_ERROR_LOGGERS:
             logging.getLogger(name).removeFilter(quiet)
-    return CrawlSummary.from_stats(crawler.stats.get_stats() if crawler.stats else {})
+    summary = CrawlSummary.from_stats(crawler.stats.get_stats() if crawler.stats else {})
+    if summary.reason == DISK_FULL:
+        # Closing the storage failed too (its last batch had no room), and CrawlResources.close stopped
+        # there, before the extraction pool: its workers would outlive this process.
+        _stop_children()
+    return summary

@@ -22,6 +22,20 @@ logger = logging.getLogger(__name__)
 
 
 ALL = "all"  # how runs recorded before a --all run named its sources; matches every source
+UNRECORDED = "ended_unrecorded"  # a run whose process ended without recording how (SIGKILL, a full disk)
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether process `pid` runs on this machine (a run without a pid counts as alive: left alone)."""
+    if pid is None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def crawled(sources: str, source: str) -> bool:
@@ -88,10 +102,21 @@ class RunLog:
 
     def start(self, sources: list[str]) -> int:
         """Record a run starting over `sources`, the ids of every source it crawls (a `--all` run names them
-        all, so it counts for each of them)."""
+        all, so it counts for each of them). Runs left open by a process that is gone (killed, or unable to
+        record its end on a full disk) are closed first, as `ended_unrecorded`."""
+        self.close_abandoned()
         cursor = self.execute("INSERT INTO runs (sources, started, pid) VALUES (?, ?, ?) RETURNING id",
                               (",".join(sources) or ALL, utc_now(), os.getpid()))
         return int(cursor.fetchone()[0])
+
+    def close_abandoned(self) -> int:
+        """Close the runs still open whose process is no longer alive on this machine; how many."""
+        rows = self.execute("SELECT id, pid FROM runs WHERE finished IS NULL").fetchall()
+        gone = [row[0] for row in rows if not _alive(row[1])]
+        for run_id in gone:
+            self.execute("UPDATE runs SET finished = ?, reason = ? WHERE id = ? AND finished IS NULL",
+                         (utc_now(), UNRECORDED, run_id))
+        return len(gone)
 
     def finish(self, run_id: int, summary: CrawlSummary | None) -> None:
         """Record how run `run_id` ended; None means the crawl raised (recorded as crashed, exit 1)."""

@@ -137,5 +137,7 @@ class SQLiteStorage(SQLStorage):
             self.commit_if_due()
 
     def close(self) -> None:
-        self.commit()
-        self.db.close()
+        try:
+            self.commit()  # may fail (a full disk): the connection is closed all the same
+        finally:
+            self.db.close()
