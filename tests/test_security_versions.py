@@ -5,6 +5,7 @@ story are bounded (issue 18, item 8)."""
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 import uuid
 from datetime import timedelta
@@ -63,6 +64,9 @@ def _session_site(routes: dict, base: str) -> None:
     story = make_story(random.Random(3), 0, NOW - timedelta(hours=2))
     story.slug = "session"
     html = render_article(SiteSpec(name="Sessions"), story, []).replace("{{BASE}}", base)
+    # no canonical URL or og:url to fall back on: the session id is all the crawl has
+    html = re.sub(r'<link rel="canonical"[^>]*>|<meta property="og:url"[^>]*>', "", html)
+    assert "canonical" not in html
     article_route = page(html)
 
     def feed(handler: FaultHandler) -> None:
