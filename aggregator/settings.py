@@ -25,6 +25,7 @@ AGGREGATOR_STORE_BATCH_SECONDS = 1.0  # SQLite: a batch commits once this old, h
 AGGREGATOR_MIN_TEXT_CHARS = 200  # bodies shorter than this are counted as "no article" and not stored
 AGGREGATOR_SCHEDULE_EVERY = "1h"  # `aggregator schedule`: interval or cron expression for sources without `every`
 AGGREGATOR_CONTACT_URL = "https://github.com/news-aggregator"  # shown in the User-Agent
+AGGREGATOR_RECORD_RUN = True  # record `scrapy crawl` runs in the run history (the aggregator commands record their own)
 AGGREGATOR_SSRF_GUARD = True  # refuse discovered links into private networks (hosts the registry names are trusted)
 AGGREGATOR_RETRY_AFTER_MAX = 60.0  # a 429/503's Retry-After pauses its host this long at most (0 = ignore Retry-After)
 AGGREGATOR_VALIDATOR_STORE = "pipelines.resources.validator_store"  # factory(crawler) of validators; "" = no 304s
@@ -74,6 +75,7 @@ AGGREGATOR_REDIS_IDLE_SECONDS = 10.0  # a worker stops after this long with noth
 EXTENSIONS = {
     "pipelines.resources.CrawlResources": 0,  # the crawl-wide storage, extraction pool and dedup index
     "aggregator.fetch.redis_queue.RedisCrawlControl": 500,
+    "aggregator.ops.run_history.RunHistory": 600,  # `scrapy crawl` runs in the run history (see AGGREGATOR_RECORD_RUN)
 }
 SPIDER_MIDDLEWARES = {"aggregator.fetch.redis_queue.LeaseAckMiddleware": 950}
 

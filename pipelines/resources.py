@@ -177,16 +177,20 @@ class CrawlResources:
         return index
 
     def close(self) -> None:
-        """Close what was opened: the index, then the storage (which commits its open batch), then the pool."""
-        if self._index is not None:
-            self._index.close()
-            self._index = None
-        if self._storage is not None:
-            self._storage.close()
-            self._storage = None
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        """Close what was opened: the index, then the storage (which commits its open batch), then the pool,
+        each even when closing the one before failed (a full disk fails the last commit)."""
+        index, storage, pool = self._index, self._storage, self._pool
+        self._index = self._storage = self._pool = None
+        try:
+            if index is not None:
+                index.close()
+        finally:
+            try:
+                if storage is not None:
+                    storage.close()
+            finally:
+                if pool is not None:
+                    pool.close()
 
 
 def crawl_resources(crawler: Any) -> CrawlResources:

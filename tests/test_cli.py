@@ -154,6 +154,14 @@ def test_scrapy_crawl_runs_the_same_spider(seed_registry: Path, tmp_path: Path) 
     feed = json.loads(invoke("export", "--db", str(db)).stdout)
     assert len(feed["items"]) >= 2
     assert {s["source"] for item in feed["items"] for s in item["_aggregator"]["sightings"]} == {"timesca"}
+    # recorded in the run history like an `aggregator crawl` (issue 17: `scrapy crawl` recorded no run)
+    from aggregator.store.runs import open_run_log
+
+    log = open_run_log(str(db))
+    [run] = log.recent()
+    log.close()
+    assert (run.sources, run.reason, run.exit_status, run.stored) == ("timesca", "finished", 0, len(feed["items"]))
+    assert run.finished is not None
 
 
 def test_console_script_reports_user_errors_with_exit_codes(tmp_path: Path) -> None:

@@ -262,6 +262,7 @@ def run_crawl(sources: list[str], settings: Settings,
     quiet = NoNetworkTracebacks()
     for name in NETWORK_ERROR_LOGGERS:
         logging.getLogger(name).addFilter(quiet)
+    settings.set("AGGREGATOR_RECORD_RUN", False, priority="cmdline")  # our callers record their own run
     try:
         process = Process(settings)
         crawler = process.create_crawler(NewsSpider)
