@@ -2,8 +2,8 @@
 
 Owns which characters never enter (lone surrogates, non-characters, NUL and the other C0/C1 controls but
 tab and newline, bidi overrides and isolates) and how long a title, an author or a tag may be. Plain data:
-imports nothing of the aggregator, so fetch (feed and sitemap hints) and the pipelines (the extracted
-`Article`) share it.
+imports nothing of the aggregator, so fetch (feed and sitemap hints) and the extractor (the `Article` it
+returns) share it.
 """
 
 from __future__ import annotations

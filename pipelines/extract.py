@@ -11,7 +11,6 @@ from scrapy.exceptions import DropItem
 
 from aggregator.extract.pool import ExtractionPool, WorkerCrashed
 from aggregator.items import ArticleItem
-from aggregator.text import clean_article
 from pipelines.resources import crawl_resources
 
 logger = logging.getLogger(__name__)
@@ -47,10 +46,6 @@ class ExtractPipeline:
         if charset_problem:
             logger.warning("Article %s of source %s: %s", item.url, item.source, charset_problem)
             self.stats.inc_value("aggregator/repaired/charset")
-        if article is not None:
-            # the workers' text is the page's: a lone surrogate or a control character stops here, before it
-            # can break the store (PostgreSQL refuses NUL) or every later export of the feed
-            article = clean_article(article)
         if article is None or len(article.text) < self.min_text_chars:
             self.stats.inc_value("aggregator/no_article")
             raise DropItem("No article body on %s" % item.url)

@@ -43,6 +43,7 @@ from aggregator.extract.standfirst import with_standfirst
 from aggregator.extract.titles import choose_title
 from aggregator.extract.trafilatura_fast import FastPrunes, installed_fast_prunes
 from aggregator.items import Article
+from aggregator.text import clean_article
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,9 @@ def extract_article(
     feed_authors = clean_authors(list(hints.get("authors") or ()), names)
     authors = feed_authors if feed_authors and (page.authors_are_publisher or not page.authors) else page.authors
     dates = reconcile_dates(_date_candidates(tree, url, page, hints), now=now)
-    return Article(
+    # Page text enters here: a lone surrogate or a control character stops at the extractor, so whoever
+    # calls it (the worker, which then signs this text; the CLI) gets what will be stored and exported.
+    return clean_article(Article(
         text=text,
         title=title,
         authors=authors,
@@ -114,7 +117,7 @@ def extract_article(
         paywalled=_paywalled(tree, page, text),
         canonical_link=page.canonical_link,
         og_url=page.og_url,
-    )
+    ))
 
 
 def extract_body(
