@@ -105,9 +105,7 @@ class SQLStorage(ABC):
         known = tx.execute("SELECT story_id, text_hash FROM sightings WHERE url = ?", (seen.url,)).fetchone()
         if known is not None:
             if not seen.text_hash or known["text_hash"] == seen.text_hash:
-                tx.execute("UPDATE sightings SET last_seen = ?, source_updated = coalesce(?, source_updated)"
-                           " WHERE url = ?", (seen.now, seen.source_updated, seen.url))
-                return "seen"
+                return self._seen_again(tx, seen.url, seen)
             self._new_version(tx, known["story_id"], seen, seen.fingerprint)
             return "updated"
         if seen.text_hash and seen.rule == SAME_SOURCE_RULE:
@@ -116,9 +114,7 @@ class SQLStorage(ABC):
             same = tx.execute("SELECT url FROM sightings WHERE story_id = ? AND source = ? AND text_hash = ?"
                               " ORDER BY id LIMIT 1", (seen.story_id, seen.source, seen.text_hash)).fetchone()
             if same is not None:
-                tx.execute("UPDATE sightings SET last_seen = ?, source_updated = coalesce(?, source_updated)"
-                           " WHERE url = ?", (seen.now, seen.source_updated, same["url"]))
-                return "seen"
+                return self._seen_again(tx, same["url"], seen)
         article = seen.article
         # A concurrent insert of the same id waits for the other transaction, then does nothing.
         created = tx.execute(
@@ -144,6 +140,12 @@ class SQLStorage(ABC):
             return "updated"
         self._choose_primary(tx, seen)
         return "sighting"
+
+    def _seen_again(self, tx: Statements, url: str, seen: Seen) -> str:
+        """The stored sighting at `url` seen again, unchanged: only when, and what its feed last said."""
+        tx.execute("UPDATE sightings SET last_seen = ?, source_updated = coalesce(?, source_updated) WHERE url = ?",
+                   (seen.now, seen.source_updated, url))
+        return "seen"
 
     def _choose_primary(self, tx: Statements, seen: Seen) -> None:
         """A new outlet's item of the story: it replaces the primary item when it should (and why)."""
