@@ -5,39 +5,13 @@ the idle or request timeout. Real sockets against a real `aggregator serve` proc
 from __future__ import annotations
 
 import http.client
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
-from tests.conftest import PROJECT
-from tests.test_serve import SOURCES, fill
-
-
-@contextmanager
-def serve_process(db: Path, workdir: Path, *options: str) -> Iterator[tuple[str, int]]:
-    sources = workdir / "sources.toml"
-    sources.write_text(SOURCES, "utf-8")
-    env = {key: value for key, value in os.environ.items() if key not in ("AGGREGATOR_DB", "AGGREGATOR_SOURCES")}
-    with open(workdir / "serve.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "aggregator.ops.cli", "serve", "--db", str(db), "--sources", str(sources),
-             "--host", "127.0.0.1", "--port", "0", *options],
-            stdout=subprocess.PIPE, stderr=log, cwd=PROJECT, env=env, text=True)
-        try:
-            assert process.stdout is not None
-            line = process.stdout.readline()
-            assert line.startswith("Serving http://127.0.0.1:"), (line, (workdir / "serve.log").read_text())
-            port = int(line.split()[1].rstrip("/").rsplit(":", 1)[1])
-            yield "127.0.0.1", port
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+from tests.test_serve import fill, serving
 
 
 def healthz(host: str, port: int, timeout: float = 3) -> int:
@@ -63,8 +37,9 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
 def test_idle_and_trickling_connections_do_not_take_serve_offline(tmp_path: Path) -> None:
     db = tmp_path / "news.db"
     fill(db)
-    with serve_process(db, tmp_path, "--idle-timeout", "4", "--request-timeout", "3") as (host, port), \
+    with serving(db, tmp_path, "--idle-timeout", "4", "--request-timeout", "3") as server, \
             ExitStack() as stack:
+        host, port = server.host, server.port
         idle = [stack.enter_context(socket.create_connection((host, port), timeout=5)) for _ in range(150)]
         trickle = stack.enter_context(socket.create_connection((host, port), timeout=5))
         trickle_closed: list[float] = []

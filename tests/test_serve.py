@@ -100,14 +100,15 @@ class Server:
 
 
 @contextmanager
-def serving(db: Path, workdir: Path) -> Iterator[Server]:
+def serving(db: Path, workdir: Path, *options: str) -> Iterator[Server]:
+    """`aggregator serve` on a free loopback port over `db`, with extra command-line `options`."""
     sources = workdir / "sources.toml"
     sources.write_text(SOURCES, "utf-8")
     env = {key: value for key, value in os.environ.items() if key not in ("AGGREGATOR_DB", "AGGREGATOR_SOURCES")}
     with open(workdir / "serve.log", "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "aggregator.ops.cli", "serve", "--db", str(db), "--sources", str(sources),
-             "--host", "127.0.0.1", "--port", "0"],
+             "--host", "127.0.0.1", "--port", "0", *options],
             stdout=subprocess.PIPE, stderr=log, cwd=PROJECT, env=env, text=True)
         try:
             assert process.stdout is not None
