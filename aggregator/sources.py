@@ -21,7 +21,11 @@ logger = logging.getLogger(__name__)
 SOURCES_ENV = "AGGREGATOR_SOURCES"
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _FIELDS = {"name", "feed", "listing", "sitemap", "homepage", "article_links", "pagination", "language",
-           "max_pages", "max_age", "allow", "deny", "download_delay", "every"}
+           "max_pages", "max_age", "allow", "deny", "download_delay", "every", "category", "min_interval",
+           "max_interval"}
+# Top-level tables besides [sources.*]: each is validated by the module that owns it (rules, notifications);
+# here they are only allowed, so a registry that has them still loads its sources.
+EXTRA_TABLES = ("rules", "notify")
 _AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -49,6 +53,9 @@ class Source:
     deny: tuple[str, ...] = ()  # regexes: article URLs matching one are never fetched
     download_delay: float | None = None  # seconds between requests to this source's hosts
     every: str | None = None  # crawl interval for the scheduler: "30m" or a cron expression
+    category: str | None = None  # a folder name for readers and OPML (an <outline> category)
+    min_interval: float | None = None  # seconds: adaptive polling never polls more often than this
+    max_interval: float | None = None  # seconds: adaptive polling never waits longer than this
 
     @property
     def start_urls(self) -> tuple[str, ...]:
@@ -144,6 +151,11 @@ def _source(path: str, key: str, table: Any) -> Source:
     delay = table.get("download_delay")
     if delay is not None and (isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0):
         raise _fail(path, key, "download_delay", "expected seconds >= 0, got %r" % (delay,))
+    min_interval = _interval(path, key, "min_interval", table.get("min_interval"))
+    max_interval = _interval(path, key, "max_interval", table.get("max_interval"))
+    if min_interval is not None and max_interval is not None and min_interval > max_interval:
+        raise _fail(path, key, "min_interval", "greater than max_interval (%r > %r)"
+                    % (table["min_interval"], table["max_interval"]))
     return Source(
         key=key,
         name=name.strip(),
@@ -160,7 +172,26 @@ def _source(path: str, key: str, table: Any) -> Source:
         deny=_patterns(path, key, "deny", table.get("deny")),
         download_delay=float(delay) if delay is not None else None,
         every=_every(path, key, table.get("every")),
+        category=_optional_str(path, key, "category", table.get("category")),
+        min_interval=min_interval,
+        max_interval=max_interval,
     )
+
+
+def _interval(path: str, key: str, field: str, value: Any) -> float | None:
+    """A polling bound as seconds: "30m", "2h", "1d" (not a cron expression)."""
+    from aggregator.intervals import Every, ScheduleError
+
+    text = _optional_str(path, key, field, value)
+    if text is None:
+        return None
+    try:
+        seconds = Every.parse(text).seconds
+    except ScheduleError:
+        seconds = None
+    if seconds is None:
+        raise _fail(path, key, field, "expected an interval like '15m', '2h', '1d', got %r" % (value,))
+    return seconds
 
 
 def _every(path: str, key: str, value: Any) -> str | None:
@@ -201,15 +232,25 @@ def _patterns(path: str, key: str, field: str, value: Any) -> tuple[str, ...]:
     return tuple(values)
 
 
-def parse_registry(text: str, path: str = "<sources>") -> dict[str, Source]:
-    """Parse and validate registry text; returns sources by key, in file order."""
+def parse_document(text: str, path: str = "<sources>") -> dict[str, Any]:
+    """The registry as TOML data, with only its top-level tables checked; `parse_registry` checks sources."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _fail(path, None, None, "not valid TOML: %s" % exc) from None
-    unknown = sorted(set(data) - {"sources"})
+    unknown = sorted(set(data) - {"sources", *EXTRA_TABLES})
     if unknown:
-        raise _fail(path, None, unknown[0], "unknown top-level table (expected [sources.<id>])")
+        raise _fail(path, None, unknown[0], "unknown top-level table (expected [sources.<id>], [rules.<name>]"
+                    " or [notify.<name>])")
+    for name in EXTRA_TABLES:
+        if name in data and not isinstance(data[name], dict):
+            raise _fail(path, None, name, "expected tables [%s.<name>], got %r" % (name, data[name]))
+    return data
+
+
+def parse_registry(text: str, path: str = "<sources>") -> dict[str, Source]:
+    """Parse and validate registry text; returns sources by key, in file order."""
+    data = parse_document(text, path)
     tables = data.get("sources")
     if not isinstance(tables, dict) or not tables:
         raise _fail(path, None, "sources", "no [sources.<id>] tables found")
@@ -220,13 +261,24 @@ def default_registry_text() -> str:
     return resources.files("aggregator").joinpath("sources.toml").read_text(encoding="utf-8")
 
 
+def registry_path(path: str | os.PathLike[str] | None = None) -> str | None:
+    """The registry file in use: `path`, else $AGGREGATOR_SOURCES; None means the one shipped in the package."""
+    chosen = path or os.environ.get(SOURCES_ENV)
+    return str(chosen) if chosen else None
+
+
+def read_registry_text(path: str | os.PathLike[str] | None = None) -> tuple[str, str]:
+    """The registry's text and the name to report it by (see `registry_path`)."""
+    chosen = registry_path(path)
+    if chosen is None:
+        return default_registry_text(), "aggregator/sources.toml"
+    try:
+        return Path(chosen).read_text(encoding="utf-8"), chosen
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(chosen, None, None, "cannot read: %s" % exc) from None
+
+
 def load_registry(path: str | os.PathLike[str] | None = None) -> dict[str, Source]:
     """Load `path`, else $AGGREGATOR_SOURCES, else the registry shipped in the package."""
-    path = path or os.environ.get(SOURCES_ENV)
-    if not path:
-        return parse_registry(default_registry_text(), "aggregator/sources.toml")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(str(path), None, None, "cannot read: %s" % exc) from None
-    return parse_registry(text, str(path))
+    text, name = read_registry_text(path)
+    return parse_registry(text, name)

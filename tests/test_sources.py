@@ -62,6 +62,10 @@ def test_feed_as_list_listing_and_selector() -> None:
          "x", "pagination"),
         ('[sources.x]\nname = "X"\nlisting = "https://x.example/"\npagination = "https://x.example:70000/{page}"',
          "x", "pagination"),
+        ('[sources.x]\nname = "X"\nfeed = "https://x.example/"\nmin_interval = "0 9 * * *"', "x", "min_interval"),
+        ('[sources.x]\nname = "X"\nfeed = "https://x.example/"\nmin_interval = "2h"\nmax_interval = "1h"',
+         "x", "min_interval"),
+        ('[sources.x]\nname = "X"\nfeed = "https://x.example/"\ncategory = ""', "x", "category"),
     ],
 )
 def test_bad_entries_are_named(body: str, source: str, field: str) -> None:
@@ -69,6 +73,23 @@ def test_bad_entries_are_named(body: str, source: str, field: str) -> None:
         parse_registry(body, "my.toml")
     message = str(error.value)
     assert message.startswith("my.toml: source %r, field %r" % (source, field)), message
+
+
+def test_category_and_polling_bounds() -> None:
+    source = parse_registry('[sources.x]\nname = "X"\nfeed = "https://x.example/"\ncategory = "Asia"\n'
+                            'min_interval = "15m"\nmax_interval = "1d"\n')["x"]
+    assert (source.category, source.min_interval, source.max_interval) == ("Asia", 900.0, 86400.0)
+
+
+def test_rules_and_notify_tables_are_allowed_beside_sources_but_nothing_else() -> None:
+    sources = parse_registry('[sources.x]\nname = "X"\nfeed = "https://x.example/"\n'
+                             '[rules.ads]\naction = "hide"\ntitle = "Sponsored"\n'
+                             '[notify.team]\nwebhook = "https://hooks.example/in"\n')
+    assert list(sources) == ["x"]
+    with pytest.raises(RegistryError, match="my.toml, field 'filters': unknown top-level table"):
+        parse_registry('[sources.x]\nname = "X"\nfeed = "https://x.example/"\n[filters.a]\nx = 1\n', "my.toml")
+    with pytest.raises(RegistryError, match="my.toml, field 'rules': expected tables"):
+        parse_registry('rules = 3\n[sources.x]\nname = "X"\nfeed = "https://x.example/"\n', "my.toml")
 
 
 def test_bad_toml_and_empty_file(tmp_path: Path) -> None:
