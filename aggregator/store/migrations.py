@@ -179,6 +179,11 @@ MIGRATIONS: tuple[Migration, ...] = (
               both=("ALTER TABLE stories RENAME COLUMN canonical_reason TO primary_reason",)),
     Migration("the runs table, made here instead of by every open of the run log",
               sqlite=(RUNS_TABLE % "INTEGER",), postgresql=(RUNS_TABLE % "BIGSERIAL",)),
+    # What the registry's [rules.*] decided for a story: hidden stories stay stored but leave feeds, search
+    # and the reader page; rule tags are kept apart from the publisher's tags so re-applying rules can redo them.
+    Migration("stories.hidden and stories.rule_tags, set by filter rules",
+              both=("ALTER TABLE stories ADD COLUMN hidden SMALLINT NOT NULL DEFAULT 0",
+                    "ALTER TABLE stories ADD COLUMN rule_tags TEXT NOT NULL DEFAULT '[]'")),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
