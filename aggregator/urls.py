@@ -24,20 +24,24 @@ TRACKING_PARAMS = frozenset(
     }
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "at_", "itm_")
+# Session ids a server writes into links: every visitor gets another spelling of the same page.
+SESSION_PARAMS = frozenset({"phpsessid", "jsessionid", "sessionid", "cfid", "cftoken", "zenid", "oscsid"})
+SESSION_PREFIXES = ("aspsessionid",)
+_PATH_SESSION = re.compile(r";jsessionid=[^/;?#]*", re.IGNORECASE)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _DOT_SEGMENTS = re.compile(r"/\./|/[^/]+/\.\./")
 
 
 def _is_tracking(name: str) -> bool:
     lowered = name.lower()
-    return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
+    return (lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
+            or lowered in SESSION_PARAMS or lowered.startswith(SESSION_PREFIXES))
 
 
 # Not w3lib's canonicalize_url: story ids derive from these URLs, and it spells many differently. It upper-cases
 # percent-escapes in the path and decodes unreserved ones ("/%d0%bf" -> "/%D0%BF", "%7E" -> "~"; WordPress
 # writes Cyrillic slugs in lower case), keeps default ports, a host's trailing dot and passwords, and resolves
-# a trailing "/.." that we leave. Its query agrees with ours except where an escape is not UTF-8 (it keeps the
-# byte, parse_qsl makes it U+FFFD). Nor url_query_cleaner: it matches exact, case-sensitive names, and ours
+# a trailing "/.." that we leave. Its query agrees with ours. Nor url_query_cleaner: it matches exact, case-sensitive names, and ours
 # are also prefixes (utm_*) in any case.
 def canonical_url(url: str) -> str:
     """Normalise `url`: drop the fragment, tracking parameters, password and default port; lowercase scheme
@@ -54,11 +58,15 @@ def canonical_url(url: str) -> str:
         netloc = "%s@%s" % (parts.username, netloc)
     if port is not None and port != DEFAULT_PORTS.get(scheme):
         netloc = "%s:%d" % (netloc, port)
-    path = parts.path or "/"
+    path = _PATH_SESSION.sub("", parts.path) or "/"
     while _DOT_SEGMENTS.search(path):
         path = _DOT_SEGMENTS.sub("/", path, count=1)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
-    return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
+    # Latin-1 maps each escaped byte to one character and back: an escape that is not UTF-8 keeps its byte
+    # (as UTF-8 it would become U+FFFD, and two different URLs one canonical URL); for UTF-8 the bytes, and
+    # so the sort order and the result, are the same as decoding them as UTF-8.
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True, encoding="latin-1")
+             if not _is_tracking(k)]
+    return urlunsplit((scheme, netloc, path, urlencode(sorted(query), encoding="latin-1"), ""))
 
 
 def site_of(url: str) -> str:

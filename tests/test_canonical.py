@@ -20,6 +20,14 @@ from aggregator.urls import canonical_url, resolve_canonical
         ("https://example.com/a?b=2&a=1", "https://example.com/a?a=1&b=2"),
         ("https://example.com/x/./y/../z", "https://example.com/x/z"),
         (" https://example.com/a ", "https://example.com/a"),
+        # session ids: every visitor would get another spelling of the page
+        ("https://example.com/a?PHPSESSID=9f8e&id=7", "https://example.com/a?id=7"),
+        ("https://example.com/a;jsessionid=ABC123?id=7", "https://example.com/a?id=7"),
+        ("https://example.com/a?ASPSESSIONIDQQ=x&sid_page=2", "https://example.com/a?sid_page=2"),
+        # an escape that is not UTF-8 keeps its byte; UTF-8 ones keep theirs
+        ("https://example.com/s?q=%E9t%E9", "https://example.com/s?q=%E9t%E9"),
+        ("https://example.com/s?q=%C3%A9t%C3%A9", "https://example.com/s?q=%C3%A9t%C3%A9"),
+        ("https://example.com/s?q=caf\u00e9&b=%FF", "https://example.com/s?b=%FF&q=caf%C3%A9"),
     ],
 )
 def test_canonical_url(url: str, expected: str) -> None:
@@ -40,6 +48,10 @@ def test_canonical_url(url: str, expected: str) -> None:
 def test_stored_spellings_stay_where_w3lib_would_spell_them_otherwise(url: str, expected: str) -> None:
     """Story ids derive from canonical URLs: these are the forms w3lib's canonicalize_url would change."""
     assert canonical_url(url) == expected
+
+
+def test_two_urls_differing_only_in_a_non_utf8_escape_stay_two_pages() -> None:
+    assert canonical_url("https://example.com/s?q=%E9") != canonical_url("https://example.com/s?q=%E8")
 
 
 def test_canonical_url_is_idempotent() -> None:
