@@ -41,8 +41,8 @@ def _is_tracking(name: str) -> bool:
 # Not w3lib's canonicalize_url: story ids derive from these URLs, and it spells many differently. It upper-cases
 # percent-escapes in the path and decodes unreserved ones ("/%d0%bf" -> "/%D0%BF", "%7E" -> "~"; WordPress
 # writes Cyrillic slugs in lower case), keeps default ports, a host's trailing dot and passwords, and resolves
-# a trailing "/.." that we leave. Its query agrees with ours. Nor url_query_cleaner: it matches exact, case-sensitive names, and ours
-# are also prefixes (utm_*) in any case.
+# a trailing "/.." that we leave. Its query agrees with ours. Nor url_query_cleaner: it matches exact,
+# case-sensitive names, and ours are also prefixes (utm_*) in any case.
 def canonical_url(url: str) -> str:
     """Normalise `url`: drop the fragment, tracking parameters, password and default port; lowercase scheme
     and host; sort the remaining query parameters; percent-encode what is not yet (`safe_url_string`)."""
