@@ -14,7 +14,7 @@ from aggregator.store.model import SAME_SOURCE_RULE, StoryStorage
 from tests.pgserver import postgres_url  # noqa: F401 (a fixture)
 from tests.store_backends import Backend, article, backend_fixture, save, storage_fixture  # noqa: F401 (fixtures)
 
-TABLES = {"meta", "stories", "sightings", "story_versions", "http_validators", "runs"}
+TABLES = {"meta", "stories", "sightings", "story_versions", "http_validators", "runs", "source_runs", "source_polling"}
 
 
 def test_new_story_then_sighting_then_seen(storage: StoryStorage) -> None:

@@ -170,6 +170,35 @@ RUNS_TABLE = """CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER
 )"""
 
+# One row per source a run crawled: what its index pages, entries and article pages gave (see
+# aggregator.store.source_runs for each column), written when the run is recorded as finished.
+SOURCE_RUNS_TABLE = """CREATE TABLE source_runs (
+    run_id BIGINT NOT NULL,
+    source TEXT NOT NULL,
+    index_ok INTEGER NOT NULL DEFAULT 0,
+    index_not_modified INTEGER NOT NULL DEFAULT 0,
+    index_failed INTEGER NOT NULL DEFAULT 0,
+    entries_listed INTEGER NOT NULL DEFAULT 0,
+    entries_new INTEGER NOT NULL DEFAULT 0,
+    entries_known INTEGER NOT NULL DEFAULT 0,
+    entries_changed INTEGER NOT NULL DEFAULT 0,
+    articles_fetched INTEGER NOT NULL DEFAULT 0,
+    articles_failed INTEGER NOT NULL DEFAULT 0,
+    articles_extracted INTEGER NOT NULL DEFAULT 0,
+    stories_new INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    error_causes TEXT NOT NULL DEFAULT '{}',
+    last_error TEXT,
+    PRIMARY KEY (run_id, source)
+)"""
+SOURCE_POLLING_TABLE = """CREATE TABLE source_polling (
+    source TEXT PRIMARY KEY,
+    interval_seconds DOUBLE PRECISION NOT NULL,
+    reason TEXT NOT NULL,
+    next_due TEXT,
+    decided TEXT NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("the initial schema",
               sqlite=tuple(s.strip() for s in V1_SQLITE_SCHEMA.split(";") if s.strip()),
@@ -184,6 +213,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("stories.hidden and stories.rule_tags, set by filter rules",
               both=("ALTER TABLE stories ADD COLUMN hidden SMALLINT NOT NULL DEFAULT 0",
                     "ALTER TABLE stories ADD COLUMN rule_tags TEXT NOT NULL DEFAULT '[]'")),
+    # Source health and adaptive polling (aggregator.store.source_runs, aggregator.store.health): what each run
+    # did per source, and the interval the scheduler chose for each source and why.
+    Migration("source_runs (per-source counts of each run) and source_polling (each source's chosen interval)",
+              both=(SOURCE_RUNS_TABLE, "CREATE INDEX source_runs_source ON source_runs (source, run_id)",
+                    SOURCE_POLLING_TABLE)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,7 +1,8 @@
 """The run history: one row per crawl run (start, end, sources, pages, stored, duplicates, errors, exit status).
 
 Kept in the same database as the stories, in a `runs` table of its own (made by
-`aggregator.store.migrations`, version 3); `aggregator runs` and `aggregator stats` read it. Writes nothing else.
+`aggregator.store.migrations`, version 3); `aggregator runs` and `aggregator stats` read it. A finished run also
+leaves one `source_runs` row per source (`aggregator.store.source_runs`). Writes nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aggregator.store.backends import parse_database_url
 from aggregator.store.dialect import POSTGRESQL, SQLITE, Statements
 from aggregator.store.migrations import migrate
 from aggregator.store.model import utc_now
+from aggregator.store.source_runs import record_source_runs
 from aggregator.store.sqlite import connect_read_only
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ class CrawlSummary(Protocol):
     def exit_code(self) -> int: ...
     @property
     def reason(self) -> str: ...
+    @property
+    def stats(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,10 @@ class RunLog:
                       summary.updated, summary.errors, summary.exit_code, summary.reason)
         self.execute("UPDATE runs SET finished = ?, pages = ?, stored = ?, duplicates = ?, updated = ?,"
                      " errors = ?, exit_status = ?, reason = ? WHERE id = ?", (utc_now(), *values, run_id))
+        if summary is not None:  # a crawl that raised counted nothing per source worth judging it by
+            row = self.execute("SELECT sources FROM runs WHERE id = ?", (run_id,)).fetchone()
+            named = [key for key in (row[0] if row else "").split(",") if key and key != ALL]
+            record_source_runs(self, run_id, named, summary.stats)
 
     def recent(self, limit: int = 20, source: str | None = None) -> list[Run]:
         """The newest `limit` runs; with `source`, those that crawled it (alone or with others)."""
