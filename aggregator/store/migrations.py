@@ -199,6 +199,22 @@ SOURCE_POLLING_TABLE = """CREATE TABLE source_polling (
     decided TEXT NOT NULL
 )"""
 
+# One row per webhook request not delivered yet (deleted once delivered); `claimed_until` keeps two processes
+# from sending one at the same time. Times are ISO 8601 UTC text, compared as text (hence "C" on PostgreSQL).
+NOTIFICATIONS_TABLE = """CREATE TABLE notifications (
+    id %(id)s PRIMARY KEY,
+    notifier TEXT NOT NULL,
+    event TEXT NOT NULL,
+    run_id BIGINT NOT NULL,
+    part INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created TEXT%(time)s NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    claimed_until TEXT%(time)s,
+    UNIQUE (notifier, event, run_id, part)
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("the initial schema",
               sqlite=tuple(s.strip() for s in V1_SQLITE_SCHEMA.split(";") if s.strip()),
@@ -218,6 +234,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("source_runs (per-source counts of each run) and source_polling (each source's chosen interval)",
               both=(SOURCE_RUNS_TABLE, "CREATE INDEX source_runs_source ON source_runs (source, run_id)",
                     SOURCE_POLLING_TABLE)),
+    # Webhook notifications waiting to be delivered (aggregator.store.outbox), and the index that finds the
+    # stories a run saw first (their first_seen lies in the run's window).
+    Migration("the notifications outbox, and stories by first_seen",
+              both=("CREATE INDEX stories_first_seen ON stories (first_seen)",),
+              sqlite=(NOTIFICATIONS_TABLE % {"id": "INTEGER", "time": ""},),
+              postgresql=(NOTIFICATIONS_TABLE % {"id": "BIGSERIAL", "time": ' COLLATE "C"'},)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
