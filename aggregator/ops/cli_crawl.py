@@ -28,6 +28,7 @@ from aggregator.ops.cli_options import (
     sources_option,
 )
 from aggregator.ops.crawl import CrawlSummary, crawl_settings, run_crawl, start_workers_early
+from aggregator.ops.notify import failing_before, load_notifier_config, notify_after_run
 from aggregator.store.lock import LockBusy, crawl_lock
 from aggregator.store.runs import RunLog, open_run_log
 
@@ -62,6 +63,7 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
           wait: bool, redis_url: str | None, set_pairs: tuple[str, ...], log_level: str) -> None:
     """Crawl SOURCE_IDS (or --all) into the database and print a summary."""
     registry = load_sources(sources_file)
+    notifiers = load_notifier_config(sources_file)
     if not source_ids and not crawl_all:
         raise click.UsageError("name one or more sources, or use --all (known: %s)" % ", ".join(registry))
     check_known(registry, source_ids)
@@ -86,6 +88,7 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
         with database_trouble(db):  # an unreadable or unreachable database: Error:, exit 2, nothing started
             runs = open_run_log(db)
             run_id = runs.start(sources)
+        failing = failing_before(notifiers, runs, sources)
         summary = None
         try:
             if redis_url:
@@ -106,6 +109,10 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
         lock.release()
     for line in _report(summary, source_ids, db):
         click.echo(line)
+    # After the lock is released: a slow receiver delays no other crawl, and changes no exit code.
+    notified = notify_after_run(db, notifiers, run_id, sources, failing)
+    if notified is not None:
+        click.echo("  " + notified.line())
     _exit_now(summary.exit_code)
 
 
@@ -176,6 +183,7 @@ def schedule(sources_file: str | None, db: str, default_every: str, duration: fl
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
     registry = load_sources(sources_file)
+    load_notifier_config(sources_file)
     check_known(registry, source_ids)
     checked_overrides(set_pairs)  # refused once here, not again by every scheduled crawl
     with database_trouble(db):
