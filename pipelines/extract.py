@@ -11,6 +11,7 @@ from scrapy.exceptions import DropItem
 
 from aggregator.extract.pool import ExtractionPool, WorkerCrashed
 from aggregator.items import ArticleItem
+from aggregator.store.source_runs import count_source, source_error
 from pipelines.resources import crawl_resources
 
 logger = logging.getLogger(__name__)
@@ -42,13 +43,16 @@ class ExtractPipeline:
         except WorkerCrashed as exc:
             logger.error("Extraction failed on %s: %s", item.url, exc)
             self.stats.inc_value("aggregator/errors/extract_worker_crashed")
+            source_error(self.stats, item.source, "extract_worker_crashed", "%s: %s" % (item.url, exc))
             raise DropItem(str(exc)) from None
         if charset_problem:
             logger.warning("Article %s of source %s: %s", item.url, item.source, charset_problem)
             self.stats.inc_value("aggregator/repaired/charset")
         if article is None or len(article.text) < self.min_text_chars:
             self.stats.inc_value("aggregator/no_article")
+            count_source(self.stats, item.source, "no_article")  # a redesign the extractor no longer reads
             raise DropItem("No article body on %s" % item.url)
         item.article, item.fingerprint = article, fingerprint
         self.stats.inc_value("aggregator/extracted")
+        count_source(self.stats, item.source, "extracted")
         return item

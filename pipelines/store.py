@@ -14,6 +14,7 @@ from twisted.internet.task import LoopingCall
 from aggregator.dedup.index import StoryIndex
 from aggregator.items import ArticleItem
 from aggregator.store.model import StoryStorage
+from aggregator.store.source_runs import count_source
 from pipelines.resources import CrawlResources, crawl_resources
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class StorePipeline:
         # new: a new story; sighting: a duplicate collapsed into a stored story; updated: a new version
         # of a stored page; seen: already stored, unchanged.
         self.stats.inc_value("aggregator/stored/%s" % outcome)
+        count_source(self.stats, item.source, "stored/%s" % outcome)
 
     def _index_rows(self, item: ArticleItem) -> Callable[[], None] | None:
         """The item's dedup index rows, written inside its save: a story that is not stored leaves none."""

@@ -34,6 +34,7 @@ from aggregator.instants import parse_date
 from aggregator.items import ArticleItem
 from aggregator.sources import Source, load_registry
 from aggregator.store.model import StoryStorage
+from aggregator.store.source_runs import count_source, source_error
 from aggregator.text import clean_hints
 from aggregator.urls import canonical_url
 from pipelines.resources import crawl_resources
@@ -146,8 +147,14 @@ class NewsSpider(scrapy.Spider):
                     yield self.index_request(url, self.parse_sitemap, source, conditional=False)
 
     # --- requests ---------------------------------------------------------------------------------
-    def _count(self, key: str) -> None:
+    def _count(self, key: str, source: Source | None = None) -> None:
+        """Count `key` for the crawl, and for `source` when given (its health and polling are judged on it)."""
         self.crawler.stats.inc_value("aggregator/%s" % key)
+        count_source(self.crawler.stats, source, key)
+
+    def _fault(self, source: Any, cause: str, message: str, failed: str | None = None) -> None:
+        self._count("errors/%s" % cause)
+        source_error(self.crawler.stats, source, cause, message, failed)
 
     def index_request(self, url: str, callback: Any, source: Source, conditional: bool = True,
                       **cb_kwargs: Any) -> scrapy.Request:
@@ -163,12 +170,13 @@ class NewsSpider(scrapy.Spider):
                         last_change: str | None = None, published: str | None = None) -> scrapy.Request | None:
         """The request for one article, or None when it is filtered out, already stored unchanged, or its
         link is not a usable URL (logged and counted: one bad link must not cost the rest of its feed)."""
+        count_source(self.crawler.stats, source, "entries/listed")
         try:
             return self._article_request(url, source, found_on, hints, last_change, published)
         except ValueError as exc:
             logger.error("Link %r on %s (source %s) is not a usable URL (bad_link): %s", url, found_on, source.key,
                          exc)
-            self._count("errors/bad_link")
+            self._fault(source, "bad_link", "%r on %s" % (url[:200], found_on))
             return None
 
     def _article_request(self, url: str, source: Source, found_on: str, hints: dict[str, Any] | None,
@@ -179,15 +187,15 @@ class NewsSpider(scrapy.Spider):
             # javascript:, file:, data:, ftp: ... in a feed, sitemap or listing: never fetched, and said so
             logger.error("Link %r on %s (source %s) is not http(s), never fetched (unsafe_scheme)", url[:200],
                          found_on, source.key)
-            self._count("errors/unsafe_scheme")
+            self._fault(source, "unsafe_scheme", "%r on %s" % (url[:200], found_on))
             return None
         if not source.wants(url):
-            self._count("articles/filtered")
+            self._count("articles/filtered", source)
             return None
         when = _when(published or last_change)
         if source.max_age is not None and when is not None:
             if (datetime.now(UTC) - when).total_seconds() > source.max_age:
-                self._count("articles/too_old")
+                self._count("articles/too_old", source)
                 return None
         changed = _when(last_change)
         if not self.refresh:
@@ -195,9 +203,10 @@ class NewsSpider(scrapy.Spider):
             if stored is not None:
                 before = _when(stored[1])
                 if changed is None or before is None or changed <= before:
-                    self._count("articles/skipped_known")
+                    self._count("articles/skipped_known", source)
                     return None
-                self._count("articles/changed")
+                self._count("articles/changed", source)
+        count_source(self.crawler.stats, source, "articles/requested")
         hints = clean_hints(hints or {})  # what a feed or sitemap says enters here, as a page's text does
         if source.language:
             hints.setdefault("language", source.language)
@@ -209,7 +218,7 @@ class NewsSpider(scrapy.Spider):
     def parse_homepage(self, response: Response, source: Source) -> Iterator[scrapy.Request]:
         if not isinstance(response, TextResponse):
             logger.error("Homepage %s of source %s is not HTML", response.url, source.key)
-            self._count("errors/homepage_not_html")
+            self._fault(source, "homepage_not_html", response.url, failed="index")
             return
         feeds = discover_feeds(response)
         if not feeds:
@@ -229,13 +238,14 @@ class NewsSpider(scrapy.Spider):
 
     async def parse_feed(self, response: Response, source: Source) -> AsyncIterator[scrapy.Request]:
         if response.status == 304:  # unchanged since the last finished crawl
+            count_source(self.crawler.stats, source, "index/not_modified")
             return
         try:
             feed = await self.off_reactor(response.url, parse_feed, response.body, response.url,
                                           header_text(response.headers, "Content-Type"))
         except (FeedError, WorkerCrashed) as exc:
             logger.error("Feed %s of source %s unusable: %s", response.url, source.key, exc)
-            self._count("errors/feed_unusable")
+            self._fault(source, "feed_unusable", "%s: %s" % (response.url, exc), failed="index")
             return
         if feed.problem:
             logger.warning("Feed %s of source %s is malformed but usable: %s",
@@ -254,7 +264,7 @@ class NewsSpider(scrapy.Spider):
                            " articles are keyed by URL, so nothing is lost or doubled", response.url, source.key,
                            feed.guid_conflicts)
             self.crawler.stats.inc_value("aggregator/feeds/guid_conflicts", feed.guid_conflicts)
-        self._count("feeds/parsed")
+        self._count("feeds/parsed", source)
         for entry in feed.entries:
             request = self.article_request(_join(response, entry.link), source, response.url, entry.hints(),
                                            last_change=entry.updated or entry.published,
@@ -264,12 +274,13 @@ class NewsSpider(scrapy.Spider):
 
     def parse_listing(self, response: Response, source: Source, page: int) -> Iterator[scrapy.Request]:
         if response.status == 304:  # unchanged since the last finished crawl
+            count_source(self.crawler.stats, source, "index/not_modified")
             return
         if not isinstance(response, TextResponse):
             logger.error("Listing %s of source %s is not HTML", response.url, source.key)
-            self._count("errors/listing_not_html")
+            self._fault(source, "listing_not_html", response.url, failed="index")
             return
-        self._count("listings/parsed")
+        self._count("listings/parsed", source)
         for link in article_links(response, source.article_links):
             request = self.article_request(link, source, response.url)
             if request is not None:
@@ -283,20 +294,21 @@ class NewsSpider(scrapy.Spider):
         urls = sitemaps_from_robots(text)
         if not urls:
             logger.error("robots.txt %s of source %s names no sitemap", response.url, source.key)
-            self._count("errors/robots_no_sitemap")
+            self._fault(source, "robots_no_sitemap", response.url, failed="index")
         for url in urls:
             yield self.index_request(response.urljoin(url), self.parse_sitemap, source, conditional=False)
 
     async def parse_sitemap(self, response: Response, source: Source) -> AsyncIterator[scrapy.Request]:
         if response.status == 304:  # unchanged since the last finished crawl
+            count_source(self.crawler.stats, source, "index/not_modified")
             return
         try:
             sitemap = await self.off_reactor(response.url, parse_sitemap, response.body)
         except (SitemapError, WorkerCrashed) as exc:
             logger.error("Sitemap %s of source %s unusable: %s", response.url, source.key, exc)
-            self._count("errors/sitemap_unusable")
+            self._fault(source, "sitemap_unusable", "%s: %s" % (response.url, exc), failed="index")
             return
-        self._count("sitemaps/parsed")
+        self._count("sitemaps/parsed", source)
         if sitemap.char_refs_replaced:
             logger.warning("Sitemap %s of source %s: %d reference(s) to characters XML cannot carry, read as U+FFFD",
                            response.url, source.key, sitemap.char_refs_replaced)
@@ -321,9 +333,9 @@ class NewsSpider(scrapy.Spider):
         if not isinstance(response, TextResponse):
             logger.error("Article %s of source %s is not a text page (%s)", response.url, source.key,
                          header_text(response.headers, "Content-Type") or "no Content-Type")
-            self._count("errors/not_html")
+            self._fault(source, "not_html", response.url, failed="articles")
             return
-        self._count("articles/fetched")
+        self._count("articles/fetched", source)
         # the bytes go to an extraction worker as they are: decoding them is its work, not the reactor's
         yield ArticleItem(
             url=response.url,
@@ -339,7 +351,10 @@ class NewsSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         self.crawler.signals.send_catch_log(request_done, request=request)  # a distributed lease ends here
         fault = classify(failure)
-        if fault is None:  # refused by the SSRF guard, which logged and counted it
+        source = request.cb_kwargs.get("source")
+        failed = "articles" if request.callback == self.parse_article else "index"
+        if fault is None:  # refused by the SSRF guard, which logged and counted it for the crawl
+            source_error(self.crawler.stats, source, "ssrf_refused", request.url, failed)
             return
         if isinstance(fault, NotFetched):  # robots.txt said no, or a filter dropped it: not a fault
             logger.info("Not fetching %s: %s", request.url, fault.message)
@@ -351,7 +366,7 @@ class NewsSpider(scrapy.Spider):
                          request.url)
         else:
             logger.error("Fetching %s failed (%s): %s", request.url, fault.cause, fault.message)
-        self._count("errors/%s" % fault.cause)
+        self._fault(source, fault.cause, "%s: %s" % ((chain or [request.url])[0], fault.message), failed)
 
     def on_headers(self, headers: Headers, body_length: int, request: Request) -> None:
         """Stop an article download at its headers when it is a binary file (a PDF, an image, a video)."""
@@ -369,7 +384,7 @@ class NewsSpider(scrapy.Spider):
         url = getattr(item, "url", None) or "(an item without a URL)"
         logger.error("Processing %s (source %s) failed (%s): %s", url, getattr(item, "source", "?"), cause,
                      failure.getErrorMessage())
-        self._count("errors/%s" % cause)
+        self._fault(getattr(item, "source", None), cause, "%s: %s" % (url, failure.getErrorMessage()))
 
     def on_dropped(self, request: Request) -> None:
         """A redirect back to a URL of its own chain is dropped by the duplicate filter: that is a loop."""
@@ -377,4 +392,5 @@ class NewsSpider(scrapy.Spider):
         if request.url in chain:
             logger.error("Fetching %s failed (redirect_loop): redirected back to itself via %s", chain[0],
                          " -> ".join(chain[1:] + [request.url]))
-            self._count("errors/redirect_loop")
+            self._fault(request.cb_kwargs.get("source"), "redirect_loop", chain[0],
+                        "articles" if request.callback == self.parse_article else "index")

@@ -28,10 +28,10 @@ class Finished:
 
 
 def counters(source: str, **values: Any) -> dict[str, Any]:
-    """Stats as a crawl of `source` counts them: `index_ok=1` is `aggregator/source/<source>/index/ok`."""
-    names = {"index_ok": "index/ok", "index_failed": "index/failed", "entries_new": "entries/new",
-             "entries_known": "entries/known", "articles_fetched": "articles/fetched",
-             "articles_extracted": "articles/extracted", "stories_new": "stored/new"}
+    """Stats as a crawl of `source` counts them: `index_ok=1` is `aggregator/source/<source>/feeds/parsed`."""
+    names = {"index_ok": "feeds/parsed", "index_failed": "index/failed", "entries_new": "articles/requested",
+             "entries_known": "articles/skipped_known", "articles_fetched": "articles/fetched",
+             "articles_extracted": "extracted", "stories_new": "stored/new"}
     stats: dict[str, Any] = {source_stat(source, names[name]): value for name, value in values.items()
                              if name in names}
     if "error" in values:

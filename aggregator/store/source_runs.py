@@ -1,8 +1,8 @@
 """What each crawl run did per source: the `aggregator/source/<key>/...` counters a crawl keeps, the
 `source_runs` rows they become when the run is recorded, and the `source_polling` rows the scheduler keeps.
 
-Owns the names of the per-source counters (the spider and the pipelines count through `count_source` and
-`source_error`) and every statement on `source_runs` and `source_polling` (made by
+Owns how the per-source counters are kept (the spider and the pipelines count through `count_source` and
+`source_error`, under the crawl's own counter names) and every statement on `source_runs` and `source_polling` (made by
 `aggregator.store.migrations`). Judges nothing: health states live in `aggregator.store.health`, intervals in
 `aggregator.ops.polling`.
 """
@@ -21,19 +21,22 @@ PREFIX = "aggregator/source/"
 LAST_ERROR = "last_error"  # the one counter that holds text: "cause: message" of the source's latest error
 MAX_ERROR_CHARS = 500
 
-# column of source_runs -> the counter (after `aggregator/source/<key>/`) it records
-COUNTERS = {
-    "index_ok": "index/ok",  # feeds, sitemaps, listings, homepages read (a 304 included)
-    "index_not_modified": "index/not_modified",  # of those, answered 304 (unchanged since the last crawl)
-    "index_failed": "index/failed",  # failed to download, or downloaded and unusable (not a feed, not HTML)
-    "entries_listed": "entries/listed",  # article links and entries the index pages gave
-    "entries_new": "entries/new",  # of those, not stored yet: fetched
-    "entries_known": "entries/known",  # already stored, unchanged: not fetched
-    "entries_changed": "entries/changed",  # stored, but the feed or sitemap says changed since: fetched again
-    "articles_fetched": "articles/fetched",  # article pages downloaded as text
-    "articles_failed": "articles/failed",  # article requests that failed (any cause)
-    "articles_extracted": "articles/extracted",  # article pages that gave an article
-    "stories_new": "stored/new",  # new stories stored
+# The columns of source_runs, each from the source's counters (the crawl's own names, after
+# `aggregator/source/<key>/`): the sum of the first tuple, less the sum of the second.
+COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # feeds, sitemaps and listing pages read, a 304 included (a homepage or robots.txt counts through the
+    # feeds or sitemaps it names)
+    "index_ok": (("feeds/parsed", "listings/parsed", "sitemaps/parsed", "index/not_modified"), ()),
+    "index_not_modified": (("index/not_modified",), ()),  # of those, unchanged since the last finished crawl
+    "index_failed": (("index/failed",), ()),  # not downloaded, or unusable (not a feed, not HTML, no sitemap)
+    "entries_listed": (("entries/listed",), ()),  # article links and entries the index pages gave
+    "entries_new": (("articles/requested",), ("articles/changed",)),  # of those, not stored yet: fetched
+    "entries_known": (("articles/skipped_known",), ()),  # stored and unchanged: not fetched
+    "entries_changed": (("articles/changed",), ()),  # stored, but said changed since: fetched again
+    "articles_fetched": (("articles/fetched",), ()),  # article pages downloaded as text
+    "articles_failed": (("articles/failed",), ()),  # article requests that failed, whatever the cause
+    "articles_extracted": (("extracted",), ()),  # article pages that gave an article
+    "stories_new": (("stored/new",), ()),  # new stories stored
 }
 ERRORS = "errors/"
 
@@ -52,23 +55,37 @@ class Executes(Protocol):
 
 
 def source_stat(source: str, name: str) -> str:
-    """The stats key of counter `name` (e.g. "entries/new") for `source`."""
+    """The stats key of counter `name` (e.g. "feeds/parsed") for `source`."""
     return "%s%s/%s" % (PREFIX, source, name)
 
 
-def count_source(stats: Stats, source: str, name: str, count: int = 1) -> None:
-    stats.inc_value(source_stat(source, name), count)
+def _key(source: Any) -> str | None:
+    """A `Source`'s key, or the key itself; None for anything else (a request from another worker's queue
+    that carries no source counts for none)."""
+    key = getattr(source, "key", source)
+    return key if isinstance(key, str) else None
 
 
-def source_error(stats: Stats, source: str, cause: str, message: str) -> None:
-    """Count an error of `source` by cause and keep it as the source's latest error."""
-    stats.inc_value(source_stat(source, ERRORS + cause))
-    stats.set_value(source_stat(source, LAST_ERROR), ("%s: %s" % (cause, message))[:MAX_ERROR_CHARS])
+def count_source(stats: Stats, source: Any, name: str, count: int = 1) -> None:
+    """Count `name` for `source` (a `Source` or its key)."""
+    if (key := _key(source)) is not None:
+        stats.inc_value(source_stat(key, name), count)
+
+
+def source_error(stats: Stats, source: Any, cause: str, message: str, failed: str | None = None) -> None:
+    """Count an error of `source` by cause and keep it as the source's latest error; `failed` ("index" or
+    "articles") says which of its requests the error cost."""
+    if (key := _key(source)) is None:
+        return
+    stats.inc_value(source_stat(key, ERRORS + cause))
+    stats.set_value(source_stat(key, LAST_ERROR), ("%s: %s" % (cause, message))[:MAX_ERROR_CHARS])
+    if failed is not None:
+        stats.inc_value(source_stat(key, failed + "/failed"))
 
 
 @dataclass(frozen=True)
 class SourceCounts:
-    """One source's counters in one run (each column of `COUNTERS`, its errors by cause, its latest error)."""
+    """One source's counts in one run (each column of `COLUMNS`, its errors by cause, its latest error)."""
 
     source: str
     index_ok: int = 0
@@ -90,28 +107,33 @@ class SourceCounts:
         return sum(self.error_causes.values())
 
     def column_values(self) -> tuple[int, ...]:
-        return tuple(getattr(self, column) for column in COUNTERS)
+        return tuple(getattr(self, column) for column in COLUMNS)
 
 
 def counts_from_stats(stats: Mapping[str, Any]) -> dict[str, SourceCounts]:
-    """Every source's counters among a crawl's stats."""
-    columns = {counter: column for column, counter in COUNTERS.items()}
-    values: dict[str, dict[str, int]] = {}
+    """Every source's counts among a crawl's stats."""
+    raw: dict[str, dict[str, int]] = {}
     causes: dict[str, dict[str, int]] = {}
     last: dict[str, str] = {}
     for key, value in stats.items():
         if not key.startswith(PREFIX):
             continue
         source, _, name = key[len(PREFIX):].partition("/")
-        values.setdefault(source, {})
+        counters = raw.setdefault(source, {})
         if name == LAST_ERROR:
             last[source] = str(value)
         elif name.startswith(ERRORS):
             causes.setdefault(source, {})[name[len(ERRORS):]] = int(value)
-        elif name in columns:
-            values[source][columns[name]] = int(value)
-    return {source: SourceCounts(source, **values[source], error_causes=causes.get(source, {}),
-                                 last_error=last.get(source)) for source in values}
+        else:
+            counters[name] = int(value)
+    found = {}
+    for source, counters in raw.items():
+        columns = {column: max(0, sum(counters.get(name, 0) for name in plus)
+                               - sum(counters.get(name, 0) for name in minus))
+                   for column, (plus, minus) in COLUMNS.items()}
+        found[source] = SourceCounts(source, **columns, error_causes=causes.get(source, {}),
+                                     last_error=last.get(source))
+    return found
 
 
 def record_source_runs(db: Executes, run_id: int, sources: Iterable[str], stats: Mapping[str, Any]) -> None:
@@ -120,7 +142,7 @@ def record_source_runs(db: Executes, run_id: int, sources: Iterable[str], stats:
     counts = counts_from_stats(stats)
     for source in dict.fromkeys([*sources, *counts]):
         found = counts.get(source, SourceCounts(source))
-        columns = list(COUNTERS)
+        columns = list(COLUMNS)
         db.execute("INSERT INTO source_runs (run_id, source, %s, errors, error_causes, last_error) VALUES (?, ?, %s)"
                    " ON CONFLICT (run_id, source) DO NOTHING"
                    % (", ".join(columns), ", ".join("?" * (len(columns) + 3))),
@@ -147,7 +169,7 @@ def _row(row: Any) -> tuple[Any, ...]:
 
 def source_runs(db: Executes, source: str, limit: int = 200) -> list[SourceRun]:
     """`source`'s recorded runs, newest first (finished runs only: an open run has no counts yet)."""
-    columns = list(COUNTERS)
+    columns = list(COLUMNS)
     rows = db.execute("SELECT r.id, r.started, r.finished, r.reason, s.error_causes, s.last_error, %s"
                       " FROM source_runs s JOIN runs r ON r.id = s.run_id WHERE s.source = ?"
                       " ORDER BY s.run_id DESC LIMIT ?" % ", ".join("s." + c for c in columns),
