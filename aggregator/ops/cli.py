@@ -17,6 +17,7 @@ import click
 
 from aggregator.ops.cli_crawl import crawl, schedule, worker
 from aggregator.ops.cli_read import explain, export, list_sources, runs, serve, stats
+from aggregator.ops.cli_sources import add, opml
 from aggregator.ops.cli_tools import dedup, demo, extract
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ main.add_command(runs)
 main.add_command(stats)
 main.add_command(explain)
 main.add_command(list_sources)
+main.add_command(add)
+main.add_command(opml)
 main.add_command(export)
 main.add_command(serve)
 main.add_command(demo)
