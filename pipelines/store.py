@@ -1,6 +1,7 @@
-"""StorePipeline: writes each item as a story or a sighting, with its dedup index rows in the same unit of
-work, in batches on SQLite (AGGREGATOR_STORE_BATCH_SIZE items or AGGREGATOR_STORE_BATCH_SECONDS, whichever
-comes first; each item whole or not at all)."""
+"""StorePipeline: writes each item as a story or a sighting, with its dedup index rows and its story's filter
+rule outcome (the registry's [rules.*], read once per crawl) in the same unit of work, in batches on SQLite
+(AGGREGATOR_STORE_BATCH_SIZE items or AGGREGATOR_STORE_BATCH_SECONDS, whichever comes first; each item whole
+or not at all)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from twisted.internet.task import LoopingCall
 
 from aggregator.dedup.index import StoryIndex
 from aggregator.items import ArticleItem
+from aggregator.rules import RuleSet, load_rules
 from aggregator.store.model import StoryStorage
 from aggregator.store.source_runs import count_source
 from pipelines.resources import CrawlResources, crawl_resources
@@ -21,16 +23,20 @@ logger = logging.getLogger(__name__)
 
 
 class StorePipeline:
-    def __init__(self, resources: CrawlResources, stats: Any, batch_seconds: float = 1.0) -> None:
+    def __init__(self, resources: CrawlResources, stats: Any, batch_seconds: float = 1.0,
+                 rules: RuleSet | None = None) -> None:
         self.resources = resources
         self.stats = stats
         self.batch_seconds = batch_seconds
+        self.rules = rules if rules is not None else RuleSet()
         self.committer: LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
+        # A bad rule raises RegistryError here, naming the rule and field (the CLI refuses it before this).
         return cls(crawl_resources(crawler), crawler.stats,
-                   crawler.settings.getfloat("AGGREGATOR_STORE_BATCH_SECONDS"))
+                   crawler.settings.getfloat("AGGREGATOR_STORE_BATCH_SECONDS"),
+                   load_rules(crawler.settings.get("AGGREGATOR_SOURCES") or None))
 
     def open_spider(self) -> None:
         # a batch is committed when full or, on this timer, once old: a slow crawl still shows its stories
@@ -70,6 +76,7 @@ class StorePipeline:
             source_updated=item.source_updated,
             canonical_claim=item.canonical_claim,
             then=self._index_rows(item),
+            rules=self.rules,  # even none: a story a removed rule had hidden is shown again when seen
         )
         # new: a new story; sighting: a duplicate collapsed into a stored story; updated: a new version
         # of a stored page; seen: already stored, unchanged.

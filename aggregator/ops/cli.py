@@ -17,6 +17,7 @@ import click
 
 from aggregator.ops.cli_crawl import crawl, schedule, worker
 from aggregator.ops.cli_read import explain, export, list_sources, runs, serve, stats
+from aggregator.ops.cli_rules import rules
 from aggregator.ops.cli_sources import add, opml
 from aggregator.ops.cli_tools import dedup, demo, extract
 
@@ -43,6 +44,7 @@ main.add_command(serve)
 main.add_command(demo)
 main.add_command(dedup)
 main.add_command(extract)
+main.add_command(rules)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from aggregator.ops.crawl import EXIT_LOCKED, EXIT_USAGE
+from aggregator.rules import load_rules
 from aggregator.sources import RegistryError, Source, load_registry
 
 logger = logging.getLogger(__name__)
@@ -39,11 +40,14 @@ class LockedError(click.ClickException):
 
 
 def load_sources(path: str | None) -> dict[str, Source]:
-    """The registry at `path` (else $AGGREGATOR_SOURCES, else the shipped one); a bad file is a ConfigError."""
+    """The registry at `path` (else $AGGREGATOR_SOURCES, else the shipped one); a bad file (a bad source, or
+    a bad [rules.*] table) is a ConfigError."""
     try:
-        return load_registry(path)
+        registry = load_registry(path)
+        load_rules(path)
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
+    return registry
 
 
 def check_known(registry: dict[str, Source], source_ids: tuple[str, ...]) -> None:

@@ -168,6 +168,10 @@ def explain(story_id: str, db: str) -> None:
     _echo("  primary item: %s (%s) — chosen by %s", story.url, story.source, story.primary_reason)
     _echo("  published: %s (from %s); first seen %s", story.date_published or "-", story.date_source or "-",
           story.first_seen)
+    if story.hidden:
+        click.echo("  hidden: by a filter rule (stored, but left out of the feeds and the reader page)")
+    if story.rule_tags:
+        _echo("  rule tags: %s", ", ".join(story.rule_tags))
     click.echo("Sightings (%d):" % len(sightings))
     table: list[tuple[str, ...]] = [("SOURCE", "RULE", "SIMILARITY", "FIRST SEEN", "URL")]
     table += [(s.source, s.rule or "", "%.3f" % s.similarity if s.similarity is not None else "", s.first_seen,

@@ -1,7 +1,8 @@
 """JSON Feed 1.1 export of stored stories (https://jsonfeed.org/version/1.1), newest first.
 
 Each item carries the `_aggregator` extension: the story's `source`, `first_seen` and its `sightings`, one
-per place the story was seen (itself included). A story without a known date has no `date_published`.
+per place the story was seen (itself included). A story without a known date has no `date_published`. A story
+a filter rule hides is not in the feed; the tags rules added are in its `tags`, after the publisher's.
 Reads storage; never writes it.
 """
 
@@ -56,6 +57,14 @@ def _sighting(sighting: Sighting) -> dict[str, Any]:
     }
 
 
+def _tags(story: Story) -> list[str]:
+    """The publisher's tags, then those the filter rules added; a tag is given once, whatever its case."""
+    tags: dict[str, str] = {}
+    for tag in story.tags + story.rule_tags:
+        tags.setdefault(tag.casefold(), tag)
+    return list(tags.values())
+
+
 def story_item(story: Story, sightings: list[Sighting]) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": story.id,
@@ -67,7 +76,7 @@ def story_item(story: Story, sightings: list[Sighting]) -> dict[str, Any]:
         "date_published": rfc3339(story.date_published),
         "date_modified": rfc3339(story.date_modified),
         "authors": [{"name": name} for name in story.authors],
-        "tags": list(story.tags),
+        "tags": _tags(story),
         "language": story.language,
         "image": story.image,
         "_aggregator": {

@@ -11,9 +11,12 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aggregator.text import clean_text
+
+if TYPE_CHECKING:
+    from aggregator.store.rule_outcomes import RuleChange, StoryRules
 
 SAME_SOURCE_RULE = "same_source_update"  # a later version of the story from the outlet that ran it
 
@@ -51,6 +54,8 @@ class Story:
     updated: str
     date_source: str | None = None
     primary_reason: str = "first_seen"  # why this item is the story's primary item (aggregator.store.identity)
+    hidden: bool = False  # a filter rule hides it: stored, but left out of every feed and page
+    rule_tags: tuple[str, ...] = ()  # tags the filter rules added (kept apart from the publisher's `tags`)
 
 
 class StoryStorage(Protocol):
@@ -62,14 +67,16 @@ class StoryStorage(Protocol):
     def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
              similarity: float | None, rule: str | None, fingerprint: bytes | None,
              source_updated: str | None = None, canonical_claim: str | None = None,
-             then: Callable[[], None] | None = None) -> str: ...
+             then: Callable[[], None] | None = None, rules: StoryRules | None = None) -> str: ...
     def story(self, story_id: str) -> Story | None: ...
     def sources_of(self, story_id: str) -> set[str]: ...
     def versions(self, story_id: str) -> list[dict[str, Any]]: ...
     def validators(self, url: str) -> tuple[str | None, str | None] | None: ...
     def save_validators(self, validators: dict[str, tuple[str | None, str | None]]) -> None: ...
     def stories(self, limit: int | None = None, since: datetime | str | None = None,
-                source: str | None = None) -> list[Story]: ...
+                source: str | None = None, include_hidden: bool = False) -> list[Story]: ...
+    def reapply_rules(self, rules: StoryRules, *, dry_run: bool = False,
+                      batch: int = ...) -> Iterator[RuleChange]: ...
     def known_sources(self) -> set[str]: ...
     def sightings(self, story_ids: Sequence[str]) -> dict[str, list[Sighting]]: ...
     def counts(self) -> dict[str, int]: ...
@@ -98,7 +105,7 @@ def story_from_row(row: Any) -> Story:
         tags=_names(row["tags"]), language=clean(row["language"]), image=clean(row["image"]),
         date_published=clean(row["date_published"]), date_modified=clean(row["date_modified"]),
         first_seen=clean(row["first_seen"]), updated=clean(row["updated"]), date_source=clean(row["date_source"]),
-        primary_reason=clean(row["primary_reason"]),
+        primary_reason=clean(row["primary_reason"]), hidden=bool(row["hidden"]), rule_tags=_names(row["rule_tags"]),
     )
 
 

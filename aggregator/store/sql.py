@@ -28,6 +28,7 @@ from aggregator.store.model import (
     story_from_row,
     utc_now,
 )
+from aggregator.store.rule_outcomes import APPLY_BATCH, RuleChange, StoryRules, reapply, redecide
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class SQLStorage(ABC):
     def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
              similarity: float | None, rule: str | None, fingerprint: bytes | None,
              source_updated: str | None = None, canonical_claim: str | None = None,
-             then: Callable[[], None] | None = None) -> str:
+             then: Callable[[], None] | None = None, rules: StoryRules | None = None) -> str:
         """Store one sighting of `story_id`, creating the story if it is new. Returns "new" (a new story),
         "sighting" (a new place for a stored story; it may become the story's primary item), "updated" (a
         new text for a stored URL, or a later version of the story from the same source at another URL: the
@@ -86,12 +87,16 @@ class SQLStorage(ABC):
 
         `then` runs last inside the item's transaction: what it writes on this storage's connection commits
         with the story, or is rolled back with it when the save or `then` raises. PostgreSQL runs a save
-        again from the start after a serialization failure or deadlock, so `then` must be safe to repeat."""
+        again from the start after a serialization failure or deadlock, so `then` must be safe to repeat.
+        With `rules`, the story this sighting belongs to is decided again (hidden, rule tags) in the same save."""
         seen = Seen(story_id, url, source, article, text_hash, similarity, rule, fingerprint, source_updated,
                     canonical_claim, utc_now())
 
         def work(tx: Statements) -> str:
             outcome = self._store(tx, seen)
+            if rules is not None:
+                stored = tx.execute("SELECT story_id FROM sightings WHERE url = ?", (seen.url,)).fetchone()
+                redecide(tx, stored["story_id"] if stored else seen.story_id, rules, seen.now)
             if then is not None:
                 then()
             return outcome
@@ -215,6 +220,11 @@ class SQLStorage(ABC):
                 " ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,"
                 " updated_at = excluded.updated_at", rows))
 
+    def reapply_rules(self, rules: StoryRules, *, dry_run: bool = False,
+                      batch: int = APPLY_BATCH) -> Iterator[RuleChange]:
+        """Decide every stored story again with `rules`, `batch` at a time, writing and yielding what changed."""
+        return reapply(self._statements, self._unit, rules, utc_now, dry_run=dry_run, batch=batch)
+
     # The readers.
 
     def story_for_url(self, url: str) -> str | None:
@@ -263,8 +273,9 @@ class SQLStorage(ABC):
         return [{key: clean(value) for key, value in dict(row).items()} for row in rows]
 
     def stories(self, limit: int | None = None, since: datetime | str | None = None,
-                source: str | None = None) -> list[Story]:
-        """Stories newest first (by published date, else first seen), optionally filtered.
+                source: str | None = None, include_hidden: bool = False) -> list[Story]:
+        """Stories newest first (by published date, else first seen), optionally filtered; those a filter
+        rule hides only with `include_hidden` (every feed and page leaves them out).
 
         `since` as a datetime keeps the stories published (else first seen) at or after that instant,
         whatever offset each date was written with; as text it is compared as text, as before (kept for
@@ -272,7 +283,7 @@ class SQLStorage(ABC):
         db = self._statements()
         when = db.dialect.instant % "coalesce(date_published, first_seen)"
         sql = "SELECT * FROM stories"
-        where: list[str] = []
+        where: list[str] = [] if include_hidden else ["hidden = 0"]
         args: list[Any] = []
         if isinstance(since, datetime):
             where.append("%s >= %s" % (when, db.dialect.instant % "?"))
