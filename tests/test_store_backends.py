@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.store.backends import DatabaseURL, open_storage, parse_database_url, sqlite_path
-from aggregator.store.lock import CrawlLock, PostgresCrawlLock, crawl_lock
+from aggregator.store.lock import CrawlLock, LockBusy, PostgresCrawlLock, crawl_lock
 from aggregator.store.runs import open_run_log
 from aggregator.store.sqlite import SQLiteStorage
 from tests.pgserver import postgres_url  # noqa: F401 (a fixture)
@@ -81,3 +81,11 @@ def test_postgresql_urls_and_connections(postgres_url: str) -> None:  # noqa: F8
         PostgresStorage(connection)
     with pytest.raises(ValueError, match="CrawlLock locks a SQLite file"):
         CrawlLock(postgres_url)
+
+
+def test_a_busy_postgresql_lock_never_shows_the_password(postgres_url: str) -> None:  # noqa: F811
+    secret_url = postgres_url + ("&" if "?" in postgres_url else "?") + "password=hunter2"
+    with crawl_lock(secret_url):
+        with pytest.raises(LockBusy) as refused:
+            crawl_lock(secret_url).acquire()
+    assert "hunter2" not in str(refused.value) and "password=***" in str(refused.value)

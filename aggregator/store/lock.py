@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from aggregator.store.backends import parse_database_url
+from aggregator.store.backends import display_url, parse_database_url
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +102,9 @@ class PostgresCrawlLock(CrawlLock):
         while connection.execute("SELECT pg_try_advisory_lock(%s)", (self.KEY,)).fetchone() != (True,):
             if not self.wait:
                 connection.close()
-                raise LockBusy("another crawl is running on %s; use --wait to wait for it" % self.db)
+                raise LockBusy("another crawl is running on %s; use --wait to wait for it" % display_url(self.db))
             if not announced:
-                logger.warning("Waiting for the crawl running on %s", self.db)
+                logger.warning("Waiting for the crawl running on %s", display_url(self.db))
                 announced = True
             time.sleep(self.poll_seconds)
         self._connection = connection
