@@ -16,6 +16,7 @@ import sys
 import click
 
 from aggregator.ops.cli_crawl import crawl, schedule, worker
+from aggregator.ops.cli_health import health
 from aggregator.ops.cli_read import explain, export, list_sources, runs, serve, stats
 from aggregator.ops.cli_rules import rules
 from aggregator.ops.cli_sources import add, opml
@@ -35,6 +36,7 @@ main.add_command(worker)
 main.add_command(schedule)
 main.add_command(runs)
 main.add_command(stats)
+main.add_command(health)
 main.add_command(explain)
 main.add_command(list_sources)
 main.add_command(add)

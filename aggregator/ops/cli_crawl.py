@@ -179,6 +179,7 @@ def schedule(sources_file: str | None, db: str, default_every: str, duration: fl
              set_pairs: tuple[str, ...], log_level: str, source_ids: tuple[str, ...]) -> None:
     """Crawl each source (or SOURCE_IDS) at its own interval until stopped; each crawl in a child process."""
     from aggregator.intervals import Every, ScheduleError
+    from aggregator.ops.polling import Bounds
     from aggregator.ops.schedule import Scheduler, crawl_command
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
@@ -197,6 +198,9 @@ def schedule(sources_file: str | None, db: str, default_every: str, duration: fl
     chosen = [registry[key] for key in source_ids] if source_ids else list(registry.values())
     schedules = {s.key: Every.parse(s.every) if s.every else default for s in chosen}
     extra = [arg for pair in set_pairs for arg in ("--set", pair)] + ["--log-level", log_level.upper()]
-    scheduler = Scheduler(schedules, crawl_command(db, sources_file, extra))
+    # Interval sources are polled adaptively from their `every`, within their min_interval/max_interval.
+    bounds = {s.key: Bounds.of(every.seconds, s.min_interval, s.max_interval)
+              for s in chosen if (every := schedules[s.key]).seconds is not None}
+    scheduler = Scheduler(schedules, crawl_command(db, sources_file, extra), db=db, bounds=bounds)
     sys.exit(scheduler.run(duration))
 

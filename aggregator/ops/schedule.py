@@ -4,6 +4,11 @@ Scrapy's reactor cannot restart, and one failing source must never stop the othe
 `aggregator crawl SOURCE --wait` in a child process of its own (its own process group, so a Ctrl-C in
 the terminal reaches only the scheduler, which then asks the running crawl to stop cleanly with one
 SIGTERM and waits for it). Crawls never overlap on one database: the children share the crawl lock.
+
+Given the database and each interval source's polling `Bounds`, the scheduler polls adaptively: after each
+crawl it asks `aggregator.ops.polling.next_interval` for the source's next interval from its recorded runs,
+and keeps the interval, the reason and the next due time in `source_polling`, where `aggregator health` shows
+them and a restarted scheduler resumes them. Cron sources keep their cron times.
 """
 
 from __future__ import annotations
@@ -14,24 +19,41 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import Any, TypeVar
 
 from aggregator.intervals import Every
+from aggregator.ops.polling import Bounds, Decision, next_interval
+from aggregator.ops.polling import duration as spelled
+from aggregator.store.backends import database_errors
+from aggregator.store.source_runs import Polling, polling_states, save_polling, source_runs
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+RUNS_JUDGED = 20  # a source's newest recorded runs its next interval is chosen from
+
+
 class Scheduler:
-    """Run `crawl_command(source)` for each source whenever it is due, until stopped."""
+    """Run `crawl_command(source)` for each source whenever it is due, until stopped. With `db` (the stories'
+    database), the interval sources in `bounds` are polled adaptively."""
 
     def __init__(self, schedules: dict[str, Every], crawl_command: Callable[[str], list[str]],
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), tick_seconds: float = 0.5) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), tick_seconds: float = 0.5, *,
+                 db: str | None = None, bounds: dict[str, Bounds] | None = None) -> None:
         if not schedules:
             raise ValueError("no sources to schedule")
         self.schedules = schedules
         self.crawl_command = crawl_command
         self.clock = clock
         self.tick_seconds = tick_seconds
+        self.db = db
+        self.bounds = {key: value for key, value in (bounds or {}).items()
+                       if db is not None and key in schedules and schedules[key].seconds is not None}
+        self.intervals: dict[str, float] = {}  # the adaptive sources' current intervals
+        self.judged_run: dict[str, int] = {}  # the newest run each source's interval was chosen from
         self.stopping = False
         self.child: subprocess.Popen[bytes] | None = None
         self.results: list[tuple[str, int]] = []
@@ -66,8 +88,10 @@ class Scheduler:
         deadline = None if duration is None else time.monotonic() + duration
         now = self.clock()
         due = {key: every.first(now) for key, every in self.schedules.items()}
+        due.update(self.resume(now))
         for key, when in due.items():
-            logger.info("Source %s: every %s, first crawl at %s", key, self.schedules[key].text, when.isoformat())
+            every = spelled(self.intervals[key]) if key in self.intervals else self.schedules[key].text
+            logger.info("Source %s: every %s, first crawl at %s", key, every, when.isoformat())
         try:
             while not self.stopping:
                 if deadline is not None and time.monotonic() >= deadline:
@@ -78,7 +102,7 @@ class Scheduler:
                     if self.stopping:
                         break
                     self.run_source(key)
-                    due[key] = self.schedules[key].after(max(self.clock(), due[key]))
+                    due[key] = self.next_due(key, max(self.clock(), due[key]))
                 if not ready:
                     time.sleep(self.tick_seconds)
         finally:
@@ -86,6 +110,71 @@ class Scheduler:
                 signal.signal(sig, handler)
         logger.info("Scheduler stopped after %d crawls", len(self.results))
         return 0
+
+
+    # Adaptive polling.
+
+    def resume(self, now: datetime) -> dict[str, datetime]:
+        """The saved interval of each adaptive source (kept within its bounds, which the registry may have
+        changed since) and when it is due: at its saved time, or now when that has passed."""
+        saved = self._with_log(lambda log: polling_states(log, list(self.bounds))) or {}
+        due: dict[str, datetime] = {}
+        for key, polling in saved.items():
+            if key not in self.bounds:
+                continue
+            self.intervals[key] = self.bounds[key].clamp(polling.interval_seconds)
+            when = _instant(polling.next_due)
+            due[key] = max(when, now) if when is not None else now
+            logger.info("Source %s: resuming at every %s (%s)", key, spelled(self.intervals[key]), polling.reason)
+        return due
+
+    def next_due(self, key: str, moment: datetime) -> datetime:
+        """When `key` is next due after a crawl that ended at `moment`, with its interval chosen and saved."""
+        if key not in self.bounds:
+            return self.schedules[key].after(moment)
+        decision = self._with_log(lambda log: self.decide(log, key))
+        if decision is None:  # the database cannot be read: the interval stays
+            decision = Decision(self.intervals.get(key, self.bounds[key].start), "run history unreadable: kept")
+        self.intervals[key] = decision.seconds
+        when = moment + timedelta(seconds=decision.seconds)
+        logger.info("Source %s: next crawl in %s (%s)", key, spelled(decision.seconds), decision.reason)
+        polling = Polling(key, decision.seconds, decision.reason, when.isoformat(timespec="seconds"),
+                          self.clock().isoformat(timespec="seconds"))
+        self._with_log(lambda log: save_polling(log, polling))
+        return when
+
+    def decide(self, log: Any, key: str) -> Decision:
+        runs = source_runs(log, key, RUNS_JUDGED)
+        current = self.intervals.get(key)
+        if not runs or runs[0].run_id == self.judged_run.get(key):  # the crawl recorded no run (killed)
+            seconds = current if current is not None else self.bounds[key].start
+            return Decision(seconds, "no new run recorded: kept at %s" % spelled(seconds))
+        self.judged_run[key] = runs[0].run_id
+        return next_interval(current, runs, self.bounds[key])
+
+    def _with_log(self, work: Callable[[Any], T]) -> T | None:
+        """`work(run log)` on the database; None (logged) when it cannot be opened or read: polling state is
+        never worth stopping the scheduler for."""
+        from aggregator.store.runs import open_run_log
+
+        errors: tuple[type[BaseException], ...] = (*database_errors(), ValueError)
+        try:
+            log = open_run_log(self.db or "")
+            try:
+                return work(log)
+            finally:
+                log.close()
+        except errors as exc:
+            logger.error("Cannot read or save polling state in the database: %s", exc)
+            return None
+
+
+def _instant(text: str | None) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=moment.tzinfo or UTC) if moment else None
 
 
 def crawl_command(db: str, sources_file: str | None, extra: list[str]) -> Callable[[str], list[str]]:

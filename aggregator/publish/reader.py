@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -43,6 +43,10 @@ a:hover, a:focus { text-decoration: underline; }
 .story h2 a { color: var(--fg); }
 .meta { margin: 0; color: var(--muted); font-size: .85rem; }
 .source { font-weight: 600; }
+.source.failing { color: #b3261e; }
+.source.failing::after { content: " (failing)"; font-weight: 400; }
+.failing-sources { margin: .5rem 0 0; padding: .5rem .7rem; border-left: 3px solid #b3261e; background: var(--chip);
+                   font-size: .85rem; }
 .summary { margin: .45rem 0 0; overflow-wrap: anywhere; display: -webkit-box; -webkit-box-orient: vertical;
            -webkit-line-clamp: 4; line-clamp: 4; overflow: hidden; }
 .also { margin: .6rem 0 0; padding: .5rem .7rem; background: var(--chip); border-radius: .5rem;
@@ -113,7 +117,7 @@ def _display_date(value: str | None) -> tuple[str, str] | None:
     return value, "%d %s %d" % (parsed.day, parsed.strftime("%b"), parsed.year)
 
 
-def _story(item: dict[str, Any], source_names: Mapping[str, str]) -> str:
+def _story(item: dict[str, Any], source_names: Mapping[str, str], failing: Collection[str] | None = None) -> str:
     extension = item.get("_aggregator", {})
     source = extension.get("source", "")
     title = item.get("title") or item.get("url") or "(untitled)"
@@ -122,7 +126,8 @@ def _story(item: dict[str, Any], source_names: Mapping[str, str]) -> str:
     if date:
         meta.append('<time datetime="%s">%s</time>' % (escape(date[0]), escape(date[1])))
     if source:
-        meta.append('<span class="source">%s</span>' % escape(source_names.get(source, source)))
+        meta.append('<span class="%s">%s</span>' % (_source_class(source, failing),
+                                                     escape(source_names.get(source, source))))
     parts = ['<article class="story">', "<h2>%s</h2>" % _link(item.get("url"), title)]
     if meta:
         parts.append('<p class="meta">%s</p>' % " · ".join(meta))
@@ -133,7 +138,7 @@ def _story(item: dict[str, Any], source_names: Mapping[str, str]) -> str:
         rows: list[str] = []
         for sighting in others:
             name = source_names.get(sighting.get("source", ""), sighting.get("source") or "unknown source")
-            row = _link(sighting.get("url"), name, "source")
+            row = _link(sighting.get("url"), name, _source_class(sighting.get("source"), failing))
             if sighting.get("title") and sighting["title"] != item.get("title"):
                 row += ' <span class="title">— %s</span>' % escape(sighting["title"])
             rows.append("<li>%s</li>" % row)
@@ -143,6 +148,16 @@ def _story(item: dict[str, Any], source_names: Mapping[str, str]) -> str:
     return "".join(parts)
 
 
+def _source_class(source: object, failing: Collection[str] | None) -> str:
+    return "source failing" if failing and source in failing else "source"
+
+
+def _failing_notice(failing: Mapping[str, str], source_names: Mapping[str, str]) -> str:
+    """The line under the masthead naming each failing source (key -> why): its stories may be missing."""
+    named = ["%s (%s)" % (escape(source_names.get(key, key)), escape(why)) for key, why in sorted(failing.items())]
+    return '<p class="failing-sources">Failing: %s. Their newest stories may be missing.</p>' % "; ".join(named)
+
+
 def sanitize(fragment: str) -> str:
     """The HTML fragment with everything but our small tag/attribute allowlist and http(s) links removed."""
     return nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https"},
@@ -150,15 +165,18 @@ def sanitize(fragment: str) -> str:
 
 
 def render_page(feed: dict[str, Any], source_names: Mapping[str, str] | None = None,
-                subtitle: str | None = None) -> str:
+                subtitle: str | None = None,
+                failing: Mapping[str, str] | None = None) -> str:
     """The reader page for a JSON Feed document: newest first, each story with its other sightings."""
     names = source_names or {}
     items = feed["items"]
     count = "%d %s" % (len(items), "story" if len(items) == 1 else "stories")
     header = '<header class="masthead"><h1>%s</h1><p>%s</p></header>' % (
         escape(feed["title"]), escape(" · ".join(filter(None, [subtitle, count]))))
-    stories = "".join(_story(item, names) for item in items) or '<p class="empty">No stories yet.</p>'
+    stories = "".join(_story(item, names, failing) for item in items) or '<p class="empty">No stories yet.</p>'
     footer = ('<footer class="feeds">Feeds: <a href="feed.json">JSON Feed</a> · '
               '<a href="feed.atom">Atom</a></footer>')
+    if failing:  # sources whose runs fail: the page may be missing their news
+        header += _failing_notice(failing, names)
     body = sanitize(header + "<main>" + stories + "</main>" + footer)
     return SHELL % {"title": escape(feed["title"]), "style": STYLE, "body": body}

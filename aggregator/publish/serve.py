@@ -25,6 +25,7 @@ from waitress.server import BaseWSGIServer, MultiSocketServer
 
 from aggregator.instants import parse_instant
 from aggregator.publish.atom import build_atom, feed_id, feed_updated
+from aggregator.publish.health import failing_sources, health_document
 from aggregator.publish.jsonfeed import DEFAULT_BASE_URL, build_feed, dumps, rfc3339
 from aggregator.publish.reader import CONTENT_SECURITY_POLICY, render_page
 from aggregator.store.backends import database_errors
@@ -165,6 +166,7 @@ class FeedApp:
         self.routes: dict[str, Callable[[dict[str, Any]], Response]] = {
             "/": self.reader_page, "/feed.json": self.json_feed, "/feed.atom": self.atom_feed,
             "/healthz": self.healthz,
+            "/health": lambda environ: _json(200, health_document(self.storage(), self.source_names)),
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -250,7 +252,8 @@ class FeedApp:
         subtitle = None
         if query.source:
             subtitle = "seen on %s" % self.source_names.get(query.source, query.source)
-        page = render_page(feed.document, self.source_names, subtitle)
+        page = render_page(feed.document, self.source_names, subtitle,
+                           failing=failing_sources(self.storage(), self.source_names))
         response = self._conditional(environ, feed.last_modified, page, HTML_TYPE)
         response.headers += [("Content-Security-Policy", CONTENT_SECURITY_POLICY),
                              ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]

@@ -28,7 +28,8 @@ from aggregator.store.source_runs import Executes, Polling, SourceRun, polling_s
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FAILING_AFTER", "SourceHealth", "read_source_health", "run_failed", "source_health"]
+__all__ = ["DEGRADED", "FAILING", "FAILING_AFTER", "OK", "SourceHealth", "health_report", "read_source_health",
+           "run_failed", "source_health", "storage_health"]
 
 OK, DEGRADED, FAILING = "ok", "degraded", "failing"
 FAILING_AFTER = 3  # failed runs in a row that make a source failing
@@ -150,6 +151,26 @@ def source_health(db: Executes, sources: Iterable[str] = (), *, now: datetime | 
     keys = list(dict.fromkeys([*sources, *recorded_sources(db)]))
     polling = polling_states(db)
     return [judge(key, source_runs(db, key, limit), moment, polling.get(key)) for key in keys]
+
+
+def health_report(report: Sequence[SourceHealth]) -> dict[str, Any]:
+    """The JSON document of `aggregator health --format json` and of serve's `/health`: the worst state as
+    `status`, the failing sources' keys, and every source's health."""
+    states = {health.state for health in report}
+    return {"status": FAILING if FAILING in states else DEGRADED if DEGRADED in states else OK,
+            "failing": [health.source for health in report if health.state == FAILING],
+            "sources": [health.to_json() for health in report]}
+
+
+def storage_health(storage: Any, sources: Iterable[str] = (), *, now: datetime | None = None) -> list[SourceHealth]:
+    """`source_health` over an open story storage (SQLite or PostgreSQL), on its connection: what `serve`
+    reads, on the reader's own thread."""
+    from aggregator.store.dialect import Statements
+    from aggregator.store.sql import SQLStorage
+
+    if not isinstance(storage, SQLStorage):
+        raise TypeError("source health needs SQL storage, got %r" % type(storage).__name__)
+    return source_health(Statements(storage.db, storage.dialect), sources, now=now)
 
 
 def read_source_health(db: str, sources: Iterable[str] = (), *, now: datetime | None = None) -> list[SourceHealth]:
