@@ -23,6 +23,10 @@ AGGREGATOR_WORKERS = -1  # extraction worker processes; -1 = one per core, 0 = e
 AGGREGATOR_STORE_BATCH_SIZE = 100  # SQLite: items saved per transaction (1 = commit every item)
 AGGREGATOR_STORE_BATCH_SECONDS = 1.0  # SQLite: a batch commits once this old, however few items it holds
 AGGREGATOR_MIN_TEXT_CHARS = 200  # bodies shorter than this are counted as "no article" and not stored
+AGGREGATOR_TEMPLATES = True  # learn each source's page template and remove its lines from new bodies
+AGGREGATOR_TEMPLATE_MIN_PAGES = 3  # a line is template once seen on this many of a source's pages (and 10 %)
+AGGREGATOR_TEMPLATE_MIN_SEEN = 5  # pages of a source learned before any template line is removed
+AGGREGATOR_TEMPLATE_SAVE_EVERY = 200  # learned pages between saves of the changed templates (and at the end)
 AGGREGATOR_SCHEDULE_EVERY = "1h"  # `aggregator schedule`: interval or cron expression for sources without `every`
 AGGREGATOR_CONTACT_URL = "https://github.com/news-aggregator"  # shown in the User-Agent
 AGGREGATOR_RECORD_RUN = True  # record `scrapy crawl` runs in the run history (the aggregator commands record their own)
@@ -81,6 +85,7 @@ SPIDER_MIDDLEWARES = {"aggregator.fetch.redis_queue.LeaseAckMiddleware": 950}
 
 ITEM_PIPELINES = {
     "pipelines.extract.ExtractPipeline": 100,
+    "pipelines.templates.TemplatePipeline": 150,  # off with AGGREGATOR_TEMPLATES = False
     "pipelines.canonicalize.CanonicalizePipeline": 200,
     "pipelines.dedup.DedupPipeline": 300,
     "pipelines.store.StorePipeline": 400,

@@ -84,6 +84,12 @@ def extract_and_sign(body: bytes, content_type: str | None, url: str, hints: dic
     return _extract_and_sign(_signer, body, content_type, url, hints)
 
 
+def sign_text(text: str, furniture: frozenset[str]) -> bytes | None:
+    """In a worker: the fingerprint of `text` without its `furniture` lines (`dedup.fingerprint.line_key`s), for
+    a text changed after extraction (`pipelines.templates` removes a source's learned template)."""
+    return _signer.fingerprint(text, furniture).to_bytes() if _signer is not None else None
+
+
 def start_forkserver() -> Any:
     """Start (once) the forkserver the workers are forked from; it imports the extractor as it starts.
     Returns the multiprocessing context. Early callers (`aggregator.ops.crawl.start_workers_early`) let it
@@ -182,6 +188,14 @@ class ExtractionPool:
             article, data, problem = await self.call(self.task, body, content_type, url, hints,
                                                      what="extracting %s" % url)
         return article, Fingerprint.from_bytes(data) if data is not None else None, problem
+
+    async def sign(self, text: str, furniture: frozenset[str] = frozenset()) -> Fingerprint | None:
+        """The fingerprint of a text changed after extraction, taken in a worker (inline with `workers=0`), so
+        the crawler's thread never spends the milliseconds a long text's MinHash costs."""
+        if self.workers == 0:
+            return self._inline_signer.fingerprint(text, furniture) if self._inline_signer is not None else None
+        data = await self.call(sign_text, text, furniture, what="signing a cleaned text")
+        return Fingerprint.from_bytes(data) if data is not None else None
 
     def warm_up(self) -> None:
         """Start the worker processes now (while the first feeds download), not at the first page, from a

@@ -215,6 +215,13 @@ NOTIFICATIONS_TABLE = """CREATE TABLE notifications (
     UNIQUE (notifier, event, run_id, part)
 )"""
 
+TEMPLATES_TABLE = """CREATE TABLE source_templates (
+    source TEXT PRIMARY KEY,
+    model %s NOT NULL,
+    pages INTEGER NOT NULL,
+    updated TEXT NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("the initial schema",
               sqlite=tuple(s.strip() for s in V1_SQLITE_SCHEMA.split(";") if s.strip()),
@@ -240,6 +247,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               both=("CREATE INDEX stories_first_seen ON stories (first_seen)",),
               sqlite=(NOTIFICATIONS_TABLE % {"id": "INTEGER", "time": ""},),
               postgresql=(NOTIFICATIONS_TABLE % {"id": "BIGSERIAL", "time": ' COLLATE "C"'},)),
+    # Each source's learned page template (aggregator.store.templates): line hashes and counts, never text.
+    Migration("source_templates: each source's learned page template",
+              sqlite=(TEMPLATES_TABLE % "BLOB",), postgresql=(TEMPLATES_TABLE % "BYTEA",)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
