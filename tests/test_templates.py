@@ -234,3 +234,19 @@ def test_the_pipeline_can_be_switched_off(tmp_path: Path) -> None:
 
     with pytest.raises(NotConfigured):
         TemplatePipeline.from_crawler(crawler_for(str(tmp_path / "a.db"), AGGREGATOR_TEMPLATES=False))
+
+
+def test_the_pipeline_on_postgresql_saves_as_it_goes(postgres_url: str) -> None:  # noqa: F811
+    """Off the reactor (PostgreSQL), models load and save in threads, on a connection of their own; every
+    AGGREGATOR_TEMPLATE_SAVE_EVERY pages the changed models are saved, before the crawl ends."""
+    crawler = crawler_for(postgres_url, AGGREGATOR_TEMPLATE_SAVE_EVERY=3)
+    pipeline = TemplatePipeline.from_crawler(crawler)
+    assert crawl_resources(crawler).off_reactor
+    cleaned = through(pipeline, pages("harbour", range(7)))
+    assert NEWSLETTER not in cleaned[-1].article.text
+    reader = open_template_store(postgres_url)
+    assert [(t.source, t.pages) for t in reader.stored()] == [("harbour", 6)]  # saved at the 3rd and 6th page
+    pipeline.close_spider()
+    assert [(t.source, t.pages) for t in reader.stored()] == [("harbour", 7)]
+    reader.close()
+    crawl_resources(crawler).close()
