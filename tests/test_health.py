@@ -14,12 +14,13 @@ from typing import Any
 import lxml.html
 import pytest
 
-from aggregator.store.health import FAILING_AFTER, read_source_health, source_health
+from aggregator.store.health import FAILING_AFTER, read_source_health, source_health, storage_health
 from aggregator.store.runs import RunLog, open_run_log
-from aggregator.store.source_runs import counts_from_stats, source_stat
+from aggregator.store.source_runs import Polling, counts_from_stats, save_polling, source_stat
 from aggregator.testing.sitegen import SiteSpec, generate_stories, write_site
 from aggregator.testing.snapshot import render_template, serve_snapshot
 from tests.conftest import FAST, run_cli
+from tests.store_backends import Backend, backend_fixture  # noqa: F401 (fixtures)
 from tests.test_serve import CHROMIUM, serving
 
 
@@ -67,8 +68,8 @@ def test_counts_are_read_back_per_source() -> None:
     assert counts["b"].index_failed == 1 and counts["b"].errors == 0
 
 
-def test_a_source_fails_after_consecutive_failed_runs_and_recovers(tmp_path: Path) -> None:
-    db = str(tmp_path / "health.db")
+def test_a_source_fails_after_consecutive_failed_runs_and_recovers(backend: Backend) -> None:
+    db = backend.db
     log = open_run_log(db)
     try:
         record(log, ["news", "dies"], {**counters("news", index_ok=1, entries_new=3, articles_fetched=3,
@@ -82,6 +83,8 @@ def test_a_source_fails_after_consecutive_failed_runs_and_recovers(tmp_path: Pat
             states.append({h.source: h for h in source_health(log, ["news", "dies"])})
         # A run stopped before it reached the source counts neither way.
         record(log, ["dies"], {}, reason="shutdown")
+        save_polling(log, Polling("dies", 7200.0, "3 failed runs in a row, backing off: 2h",
+                                  "2026-11-27T12:00:00+00:00", "2026-11-27T10:00:00+00:00"))
         after_stop = {h.source: h for h in source_health(log, ["news", "dies", "never"])}
     finally:
         log.close()
@@ -92,11 +95,18 @@ def test_a_source_fails_after_consecutive_failed_runs_and_recovers(tmp_path: Pat
     assert dies.state == "failing" and dies.consecutive_failures == FAILING_AFTER
     assert dies.last_error == "connection_refused: http://dies.example/feed"
     assert dies.last_error_cause == "connection_refused" and dies.last_success is not None
+    assert (dies.interval_seconds, dies.next_due) == (7200.0, "2026-11-27T12:00:00+00:00")
     assert after_stop["never"].state == "ok" and after_stop["never"].reason == "no run recorded yet"
     assert after_stop["news"].stories_per_day == pytest.approx(3 / 7, abs=0.01)
-    # read back from the file by another reader, as `aggregator health` does
+    # read back by another reader, as `aggregator health` does, and on the storage's own connection (PostgreSQL
+    # storage hands out dict rows), as `serve` does
     reread = {h.source: h for h in read_source_health(db)}
     assert reread["dies"].state == "failing" and reread["news"].state == "ok"
+    storage = backend.open()
+    try:
+        assert {h.source: h.state for h in storage_health(storage)} == {"news": "ok", "dies": "failing"}
+    finally:
+        storage.close()
     log = open_run_log(db)
     try:
         record(log, ["dies"], counters("dies", index_ok=1))
