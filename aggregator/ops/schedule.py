@@ -117,6 +117,8 @@ class Scheduler:
     def resume(self, now: datetime) -> dict[str, datetime]:
         """The saved interval of each adaptive source (kept within its bounds, which the registry may have
         changed since) and when it is due: at its saved time, or now when that has passed."""
+        if not self.bounds:
+            return {}
         saved = self._with_log(lambda log: polling_states(log, list(self.bounds))) or {}
         due: dict[str, datetime] = {}
         for key, polling in saved.items():
