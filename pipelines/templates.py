@@ -5,13 +5,14 @@ dedup fingerprint is taken and before storage.
 Runs between extraction and canonicalization. The rules are `aggregator.extract.templates`'; the models are
 kept with the sources (`aggregator.store.templates`), loaded at a source's first page and saved every
 AGGREGATOR_TEMPLATE_SAVE_EVERY pages and when the spider closes. In a distributed crawl each worker learns from
-the pages it extracts and the model saved last wins.
+the pages it extracts, and each save adds what it learned to what the others saved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -117,15 +118,19 @@ class TemplatePipeline:
         return item
 
     def save(self) -> int:
-        """Save the models learned from since they were loaded or last saved; how many."""
+        """Save the models learned from since they were loaded or last saved, each merged with what another
+        process saved of its source meanwhile (a distributed crawl's other workers); how many."""
         self._since_save = 0
         saved = 0
         for source, model in self.models.items():
             if model.changed:
-                self.store.save(source, model.to_bytes(), model.pages)
-                model.changed = False
+                self.store.update(source, functools.partial(self._merged, source, model))
                 saved += 1
         return saved
+
+    def _merged(self, source: str, model: TemplateModel, stored: bytes | None) -> tuple[bytes, int]:
+        model.merge_stored(self._read(source, stored) if stored is not None else None)
+        return model.to_bytes(), model.pages
 
     def close_spider(self) -> None:
         try:

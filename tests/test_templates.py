@@ -124,6 +124,42 @@ def test_the_model_round_trips_through_bytes_without_any_text() -> None:
         TemplateModel.from_bytes(data[:-1])
 
 
+def test_two_processes_learning_one_source_add_up() -> None:
+    """Two workers load the same stored model, each learns its own pages, each saves: the second save merges
+    into the first's instead of overwriting it."""
+    stored = TemplateModel()
+    for number in range(2):
+        stored.learn(article(number), "https://news.example/%d" % number)
+    base = stored.to_bytes()
+    first, second = TemplateModel.from_bytes(base), TemplateModel.from_bytes(base)
+    for number in (2, 3):
+        first.learn(article(number), "https://news.example/%d" % number)
+    for number in (4, 5):
+        second.learn(article(number), "https://news.example/%d" % number)
+    assert not first.acting and not second.acting  # neither alone has seen 5 pages
+    first.merge_stored(TemplateModel.from_bytes(base))  # the first save: nobody saved since its base
+    assert first.pages == 4 and not first.changed
+    second.merge_stored(TemplateModel.from_bytes(first.to_bytes()))
+    assert second.pages == 6 and len(second.recent) == 6
+    assert NEWSLETTER not in clean(article(6), second)
+    counts = sorted(entry[0] for entry in second.entries.values())
+    assert counts.count(6) == 3 and set(counts) == {1, 6}  # the furniture on all six pages; own lines once each
+    assert max(entry[2] for entry in second.entries.values()) == 6
+
+
+def test_a_merge_with_its_own_last_save_changes_nothing() -> None:
+    model = TemplateModel()
+    for number in range(8):
+        model.learn(article(number), "https://news.example/%d" % number)
+    saved = model.to_bytes()
+    model.mark_saved()
+    for number in range(8, 12):
+        model.learn(article(number), "https://news.example/%d" % number)
+    before = (model.pages, {key: list(entry) for key, entry in model.entries.items()}, dict(model.recent))
+    model.merge_stored(TemplateModel.from_bytes(saved))
+    assert (model.pages, model.entries, model.recent) == before
+
+
 def test_rules_refuse_bad_values() -> None:
     with pytest.raises(ValueError, match="min_pages must be >= 2"):
         TemplateRules(min_pages=1)
@@ -250,3 +286,23 @@ def test_the_pipeline_on_postgresql_saves_as_it_goes(postgres_url: str) -> None:
     assert [(t.source, t.pages) for t in reader.stored()] == [("harbour", 7)]
     reader.close()
     crawl_resources(crawler).close()
+
+
+def test_two_crawls_on_one_postgresql_database_add_up_their_learning(postgres_url: str) -> None:  # noqa: F811
+    """Two workers of a distributed crawl, each seeing three pages of one source: neither alone may act, their
+    saves add up to six pages, and the next crawl cleans at once."""
+    pipelines = [TemplatePipeline.from_crawler(crawler_for(postgres_url)) for _ in range(2)]
+    firsts = [through(pipeline, pages("harbour", numbers)) for pipeline, numbers in
+              zip(pipelines, (range(0, 3), range(3, 6)))]
+    assert all(NEWSLETTER in item.article.text for items in firsts for item in items)
+    for pipeline in pipelines:
+        pipeline.close_spider()
+        pipeline.resources.close()
+    reader = open_template_store(postgres_url)
+    assert [(t.source, t.pages) for t in reader.stored()] == [("harbour", 6)]
+    reader.close()
+    later = TemplatePipeline.from_crawler(crawler_for(postgres_url))
+    [item] = through(later, pages("harbour", range(6, 7)))
+    assert NEWSLETTER not in item.article.text
+    later.close_spider()
+    later.resources.close()

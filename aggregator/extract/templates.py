@@ -88,6 +88,10 @@ class TemplateModel:
         self.entries: dict[int, list[int]] = {}
         self.recent: dict[int, None] = {}  # page keys, oldest first
         self.changed = False  # learned since made, loaded or last marked saved
+        # What was loaded or last saved (pages, and each line's count): `merge_stored` adds to another
+        # process's save only what this model learned since.
+        self._base_pages = 0
+        self._base_counts: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -184,7 +188,49 @@ class TemplateModel:
             del model.recent[next(iter(model.recent))]
         if len(model.entries) > model.rules.max_entries:
             model._evict()
+        model.mark_saved()
         return model
+
+    def mark_saved(self) -> None:
+        """This model is what is stored now: later saves merge what is learned from here on."""
+        self.changed = False
+        self._base_pages = self.pages
+        self._base_counts = {key: entry[0] for key, entry in self.entries.items()}
+
+    def merge_stored(self, stored: TemplateModel | None) -> None:
+        """Become `stored` (what the database holds now) plus what this model learned since it was loaded or
+        last saved, so that the workers of a distributed crawl, each learning from its own pages of a source,
+        add up instead of the last save winning. When nobody else saved in between, `stored` is this model's
+        own last save and the merge leaves this model as it is. Marks the result saved."""
+        others = stored.pages - self._base_pages if stored is not None else -1  # what others learned since
+        if stored is None or others < 0:  # none stored, or made again from fewer pages: this model is saved
+            self.mark_saved()
+            return
+
+        def shared(number: int) -> int:  # a page number of this model's, in the merged numbering
+            return number if number <= self._base_pages else number + others
+
+        merged: dict[int, list[int]] = {}
+        for key, entry in stored.entries.items():
+            if key in self.entries or key not in self._base_counts:  # not one this model evicted since
+                merged[key] = list(entry)
+        for key, (count, first, last) in self.entries.items():
+            learned = count - self._base_counts.get(key, 0)
+            known = merged.get(key)
+            if known is None:  # learned since the base, or dropped by the stored model
+                merged[key] = [count, shared(first), shared(last)]
+            else:
+                known[0] += max(0, learned)
+                known[1] = min(known[1], shared(first))
+                known[2] = max(known[2], shared(last))
+        self.pages = stored.pages + self.pages - self._base_pages
+        self.entries = merged
+        recent = dict.fromkeys(stored.recent)
+        recent.update(self.recent)
+        self.recent = dict.fromkeys(list(recent)[-self.rules.max_recent_pages:])
+        if len(self.entries) > self.rules.max_entries:
+            self._evict()
+        self.mark_saved()
 
     def summary(self) -> dict[str, int]:
         """Pages learned, lines remembered, template lines, size in bytes (for logs and the CLI)."""

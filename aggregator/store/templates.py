@@ -8,6 +8,7 @@ Stores bytes only: what they mean is the extract stage's. Writes nothing else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from aggregator.store.sqlite import SQLiteStorage, connect_read_only
 
 logger = logging.getLogger(__name__)
 
+TEMPLATE_LOCK_PREFIX = "news-aggregator:template:"
 MAX_MODEL_BYTES = 4 * 1024 * 1024  # a model's bytes are bounded by its rules; anything bigger is refused
 
 
@@ -40,6 +42,7 @@ class TemplateStore:
 
     def __init__(self, connection: Any, dialect: Dialect, owns: bool = True) -> None:
         self.connection = connection
+        self.dialect = dialect
         self.statements = Statements(connection, dialect)
         self.owns = owns
 
@@ -54,6 +57,26 @@ class TemplateStore:
             "INSERT INTO source_templates (source, model, pages, updated) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (source) DO UPDATE SET model = excluded.model, pages = excluded.pages,"
             " updated = excluded.updated", (source, model, pages, utc_now()))
+
+    def update(self, source: str, merge: Callable[[bytes | None], tuple[bytes, int]]) -> None:
+        """Store `merge(the source's stored model or None)`, which gives (model, pages), with no other save of
+        the source in between: the workers of a distributed crawl merge their learning instead of overwriting
+        each other's."""
+        if self.dialect.url_lock is not None:  # PostgreSQL: a transaction holding the source's advisory lock
+            with self.connection.transaction():
+                self.statements.execute(self.dialect.url_lock, (TEMPLATE_LOCK_PREFIX + source,))
+                self.save(source, *merge(self.load(source)))
+            return
+        if self.connection.in_transaction:  # a crawl's open batch already holds the SQLite file's write lock
+            self.save(source, *merge(self.load(source)))
+            return
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            self.save(source, *merge(self.load(source)))
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
 
     def forget(self, source: str) -> bool:
         """Drop a source's model (after a redesign, say): it is learned again from the next pages."""
