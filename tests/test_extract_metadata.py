@@ -55,16 +55,62 @@ def test_a_kicker_repeated_inside_the_h1_is_no_reason_to_drop_it() -> None:
     assert choose_title(candidates, []) == "Late goal - Rovers lose at home"
 
 
+def test_a_breadcrumb_h1_gives_way_to_the_visible_headline_after_it() -> None:
+    # the only <h1> is the last crumb of the breadcrumb trail; the reader sees the JSON-LD headline as an <h2>
+    article = extract("breadcrumb_heading.html", "https://talbote.example/region/bus")
+    assert article.title == "Neue Buslinie soll ab Mai jede halbe Stunde fahren"
+
+
+def test_og_title_is_the_visible_headline_without_its_kicker() -> None:
+    # the visible heading is a kicker <span> and a headline <span>; the breadcrumb <h1> and JSON-LD say otherwise
+    article = extract("kicker_heading.html", "https://talbote.example/region/hochwasser")
+    assert article.title == "Pegel steigt über die Marke von 2013"
+
+
+def test_two_spellings_of_one_headline_take_the_one_the_title_element_shares() -> None:
+    candidates = TitleCandidates(
+        social=("Council's plan for the harbour wins the vote",),
+        headline="Council’s plan for the harbour wins the vote",
+        headings=("Council’s plan for the harbour wins the vote",),
+        documents=("Council's plan for the harbour wins the vote | Coast Courier",),
+    )
+    assert choose_title(candidates, ["Coast Courier"]) == "Council's plan for the harbour wins the vote"
+
+
+def test_a_spelling_only_the_title_element_uses_does_not_win() -> None:
+    candidates = TitleCandidates(
+        social=("Council plans a new harbour",),
+        headline="Council’s plan for the harbour wins the vote...",
+        headings=("Council’s plan for the harbour wins the vote",),
+        documents=("Council's plan for the harbour wins the vote | Coast Courier",),
+    )
+    assert choose_title(candidates, ["Coast Courier"]) == "Council’s plan for the harbour wins the vote..."
+
+
+def test_the_headline_the_title_element_repeats_beats_a_lone_og_title() -> None:
+    candidates = TitleCandidates(
+        social=("Teenager becomes sixth to die",),
+        headline="Hostel poisonings: teenager becomes sixth to die as police detain owners",
+        headings=("Sixth tourist dies after drinking spirits at hostel bar",),
+        documents=("Hostel poisonings: teenager becomes sixth to die as police detain owners | Coast Courier",),
+    )
+    expected = "Hostel poisonings: teenager becomes sixth to die as police detain owners"
+    assert choose_title(candidates, ["Coast Courier"]) == expected
+
+
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
         ("港の橋、三年ぶりに再開：湾岸新聞Web", "港の橋、三年ぶりに再開"),
         ("港の橋、三年ぶりに再開｜湾岸新聞Web", "港の橋、三年ぶりに再開"),
         ("Harbour bridge reopens * Coast Courier * by Morag Finlay", "Harbour bridge reopens"),
+        ("港の橋、三年ぶりに再開-政治｜湾岸新聞Web", "港の橋、三年ぶりに再開"),  # the section glued on with a hyphen
+        ('항구 다리 "3년 만에 다시 열린다"-사회ㅣ해안일보', '항구 다리 "3년 만에 다시 열린다"'),
+        ("Covid-19 rules end at the harbour | Coast Courier", "Covid-19 rules end at the harbour"),
     ],
 )
 def test_site_suffixes_without_spaces_or_with_unusual_separators_go(document: str, expected: str) -> None:
-    names = ["湾岸新聞Web", "Coast Courier"]
+    names = ["湾岸新聞Web", "Coast Courier", "해안일보"]
     assert choose_title(TitleCandidates(documents=(document,), headings=(expected,)), names) == expected
     assert choose_title(TitleCandidates(social=(document,)), names) == expected
 

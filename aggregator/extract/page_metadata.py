@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml.html import HtmlElement
 
 from aggregator.extract.authors import byline_after_heading, choose_authors, clean_authors, visible_bylines
+from aggregator.extract.headings import article_headings
 from aggregator.extract.jsonld import plain_text, read_jsonld, walk
 from aggregator.extract.titles import TITLE_SEPARATORS, TitleCandidates, clean_title
 
@@ -155,9 +156,7 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
     site_name = next(iter(_meta(meta, "og:site_name", "application-name")), None) or next(
         iter(_names(publisher)), None
     )
-    headings = tuple(
-        " ".join(h.text_content().split()) for h in elements["h1"] if h.text_content().strip()
-    )
+    headings = article_headings(elements["h1"])
     social = _meta(meta, "og:title", "twitter:title")
     headline = jsonld.headline()
     documents = [" ".join(title.text.split()) for title in elements["title"]

@@ -17,9 +17,17 @@ __all__ = ["TitleCandidates", "choose_title", "clean_title"]
 
 # Separators between a headline and a site name or section; the CJK ones are written without spaces.
 TITLE_SEPARATORS = re.compile(r"\s+[|–—:·•»~*-]\s+|\s+::\s+|\s*[｜|ㅣ]\s*|\s*[：]\s*(?=\S+$)")
+# A section name that Korean, Chinese and Japanese titles glue to the headline before the site name
+# ("헤드라인-정치ㅣ사이트"): a hyphen glued to the headline's last word or quote mark, then only those scripts.
+_CJK = "\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3"
+GLUED_SECTION = re.compile(f"(?<![\\sA-Za-z0-9])-[{_CJK}]{{1,6}}$")
 QUOTE_MARKS = "\"'“”„«»‘’‚"
 # Between a kicker and the headline it introduces ("Kicker: Headline", "Kicker - Headline").
 KICKER_SEPARATOR = re.compile(r":\s+|\s+[|–—-]\s+")
+# Quote marks and dashes by their plain form, and the ": " or " - " between a kicker and its headline.
+TYPOGRAPHY = str.maketrans({**dict.fromkeys(map(ord, "‘’‚‛′`´"), "'"), **dict.fromkeys(map(ord, "“”„‟″«»"), '"'),
+                            **dict.fromkeys(map(ord, "‐‑‒–—―−"), "-")})
+TYPOGRAPHIC_SEPARATOR = re.compile(r"\s*:\s+|\s+-\s+")
 ELLIPSIS = re.compile(r"(?:\.\.\.|…)\s*$")
 
 
@@ -63,8 +71,10 @@ def clean_title(title: str | None, site_names: Sequence[str], other_titles: Sequ
         head = _join(parts[:cut], separators)
         tail = _join(parts[cut:], separators[cut:])
         site_first = _key(parts[cut]) in site_keys  # "Headline | Site | by Author"
-        if _key(tail) in site_keys or _key(head) in other_keys or site_first or _ends_with_site(tail, site_keys):
+        if _key(head) in other_keys:
             return head
+        if _key(tail) in site_keys or site_first or _ends_with_site(tail, site_keys):
+            return GLUED_SECTION.sub("", head)
     head = _key(_join(parts[:1], separators))
     if head in site_keys:
         return _join(parts[1:], separators[1:])
@@ -121,6 +131,34 @@ def _words(text: str) -> list[str]:
 
 
 def choose_title(candidates: TitleCandidates, site_names: Sequence[str], hint: str | None = None) -> str | None:
+    """The headline the page shows its reader (see `_choose`), spelled as the page's `<title>` spells it
+    when the page's statements of it differ only in typography."""
+    headings = list(candidates.headings)
+    others = [*headings, hint or ""]
+    cleaned = _Cleaned(
+        headings=headings,
+        documents=[t for t in (clean_title(d, site_names, headings) for d in candidates.documents) if t],
+        headline=clean_title(candidates.headline, site_names, headings),
+        social=clean_title(candidates.social[0] if candidates.social else None, site_names, others),
+    )
+    title = _choose(candidates, cleaned, site_names, hint)
+    if not title:
+        return title
+    statements = [cleaned.social, cleaned.headline, *headings]
+    return _spelled_as_stated(title, statements, next(iter(cleaned.documents), None))
+
+
+@dataclass(frozen=True)
+class _Cleaned:
+    """The page's titles without their site-name suffixes, each cleaned once."""
+
+    headings: list[str]
+    documents: list[str]
+    headline: str | None
+    social: str | None  # the first og:title / twitter:title
+
+
+def _choose(candidates: TitleCandidates, cleaned: _Cleaned, site_names: Sequence[str], hint: str | None) -> str | None:
     """The headline the page shows its reader.
 
     The JSON-LD headline that an `<h1>` or the `<title>` repeats is the article's own (og:title is often
@@ -128,24 +166,43 @@ def choose_title(candidates: TitleCandidates, site_names: Sequence[str], hint: s
     headline; otherwise og:title, the headline, the `<h1>`, the `<title>` and the feed's title in turn,
     each completed from a longer title it is the start of.
     """
-    headings = list(candidates.headings)
-    documents = [t for t in (clean_title(d, site_names, headings) for d in candidates.documents) if t]
-    headline = clean_title(candidates.headline, site_names, headings) if candidates.headline else None
+    headings, documents, headline, social = cleaned.headings, cleaned.documents, cleaned.headline, cleaned.social
     first_social = candidates.social[0] if candidates.social else None
     fuller_titles = [*headings[:1], *([headline] if headline else [])]
     if first_social and any(_is_tail(first_social, full) for full in fuller_titles):
         return first_social  # the headline without its kicker
-    if headline:
-        if any(_agrees(headline, heading) for heading in headings):
-            return headline
+    if headline and any(_agrees(headline, heading) for heading in headings):
+        return headline
     if first_social:
         for heading in headings[:1]:
             if tail := _common_tail(first_social, heading):
                 return tail
+    if headline and social and documents and _key(headline) == _key(documents[0]) and not any(
+        _key(social) == _key(other) for other in [*headings, documents[0]]
+    ):
+        return headline  # the <title> repeats the headline, while og:title stands alone: a social rewrite
     fuller = headings + documents
-    ordered = [*candidates.social, candidates.headline, *headings, *candidates.documents, hint]
     others = [*headings, hint or ""]
+    ordered = [*candidates.social, candidates.headline, *headings, *candidates.documents, hint]
     for candidate in ordered:
         if title := clean_title(candidate, site_names, others):
             return _completed(title, fuller)
     return None
+
+
+def _typography_key(text: str) -> str:
+    """`text` with its quote marks, dashes and headline separators each written one way: two spellings of the
+    same headline have the same key (a headline with quote marks and one without them do not)."""
+    text = TYPOGRAPHIC_SEPARATOR.sub(" - ", text.translate(TYPOGRAPHY))
+    return " ".join(text.split())
+
+
+def _spelled_as_stated(title: str, statements: Sequence[str | None], document: str | None) -> str:
+    """`title` as the page's `<title>` spells it ("it's" or "it’s", ": " or " - "), when the `<title>` and
+    another of the page's statements agree on that spelling and no spelling is stated more often."""
+    if not document or document == title or _typography_key(document) != _typography_key(title):
+        return title
+    spellings = [s for s in statements if s and _typography_key(s) == _typography_key(title)]
+    counts = {spelling: spellings.count(spelling) for spelling in spellings}
+    stated = counts.get(document, 0) + 1
+    return document if stated >= 2 and stated >= max(counts.values(), default=0) else title
