@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from aggregator.extract.extractor import clean_body, extract_article
 
 PAGES = Path(__file__).parent / "fixtures" / "extraction"
@@ -117,6 +119,76 @@ def test_a_lead_in_the_page_header_is_not_added_to_the_body() -> None:
     article = extract_article(html, "https://post.example/arts/orchestra", now=NOW)
     assert article is not None
     assert article.text.split("\n") == PARAGRAPHS
+
+
+def test_a_lead_in_the_articles_own_header_is_restored_without_its_byline_and_caption() -> None:
+    # the standfirst sits in the <article>'s header, apart from the body's columns: it belongs to the article
+    html = (PAGES / "header_lead.html").read_text(encoding="utf-8")
+    article = extract_article(html, "https://courier.example/news/wall", now=NOW)
+    assert article is not None
+    lines = article.text.split("\n")
+    assert lines[0] == ("Engineers found the storm damage runs deeper than first thought, and the fishing fleet will"
+                        " have to keep using the north quay.")
+    assert lines[1].startswith("Repairs to the harbour wall breached")
+    assert "Morag Finlay" not in article.text
+    assert "lighthouse at low tide" not in article.text
+
+
+def test_a_lead_marked_by_its_class_is_restored_without_a_description() -> None:
+    body = "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
+    lead = "Six coastal towns, five-pound tickets and a programme the players chose in a vote among themselves."
+    html = (
+        "<html><head><title>Orchestra takes to the harbour sheds</title></head><body><article>"
+        f"<header class='head'><h1>Orchestra takes to the harbour sheds</h1><p class='standfirst'>{lead}</p>"
+        "<p class='meta'>By Ola Berg</p></header>"
+        f"<section class='main'><div class='story'>{body}</div></section></article></body></html>"
+    )
+    article = extract_article(html, "https://post.example/arts/orchestra", now=NOW)
+    assert article is not None
+    assert article.text.split("\n") == [lead, *PARAGRAPHS]
+
+
+def test_a_box_inside_the_body_is_no_lead() -> None:
+    # a summary box below the body's first paragraph is the article's own, where it stands
+    story = "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
+    box = ("<div class='summary'><p>In short: six towns, five pounds a ticket, two symphonies and many sea"
+           " shanties.</p></div>")
+    html = (
+        "<html><head><title>Orchestra takes to the harbour sheds</title></head><body><article>"
+        f"<h1>Orchestra takes to the harbour sheds</h1><div class='story'>{story[:len(story) // 2]}{box}"
+        f"{story[len(story) // 2:]}</div></article></body></html>"
+    )
+    article = extract_article(html, "https://post.example/arts/orchestra", now=NOW)
+    assert article is not None
+    assert article.text.split("\n")[0] == PARAGRAPHS[0]
+
+
+def test_an_appeal_and_the_authors_bio_at_the_end_go() -> None:
+    html = (PAGES / "appeal_and_bio.html").read_text(encoding="utf-8")
+    article = extract_article(html, "https://herald.example/arts/depot", now=NOW)
+    assert article is not None
+    assert article.text.endswith("the winter season no longer has to be played in coats and scarves.")
+    for extra in ("is a reporter at the Valley Herald", "Support local journalism", "Become a supporter"):
+        assert extra not in article.text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Crews at the burning warehouse on Dock Road on Tuesday night. © Coast Courier | Morag Finlay",
+        "Updated at 1:23 p.m.",
+        "Aktualisiert am 05.08.2024, 20:59 Uhr",
+        '[button link="https://example.org/submit/" type="big"] Send us your story[/button]',
+    ],
+)
+def test_captions_update_stamps_and_shortcodes_go_wherever_they_stand(line: str) -> None:
+    body = "\n".join([PARAGRAPHS[0], line, PARAGRAPHS[1]])
+    assert clean_body(body, []).split("\n") == PARAGRAPHS[:2]
+
+
+def test_a_line_that_only_begins_like_an_update_stamp_stays() -> None:
+    line = "Updated guidance says 3 people must wait at the harbour gate until the ferry has docked."
+    assert clean_body("\n".join([PARAGRAPHS[0], line]), []).split("\n") == [PARAGRAPHS[0], line]
 
 
 def test_teaser_introducers_in_several_languages_drop_the_headlines_they_introduce() -> None:

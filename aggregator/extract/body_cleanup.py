@@ -1,5 +1,5 @@
 """Line-level clean-up of an extracted body: the title repeated on top, teaser blocks, tag and reading-time
-lines, photo credits, page furniture ("Advertisement", "Article content") and the calls to action at the end.
+lines, photo credits, page furniture ("Advertisement", "Article content"); the end is `body_tail`'s.
 
 Owns the line patterns; every pattern must hold for news pages in general (no site's own wording). It never
 reads the page's markup.
@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
+
+from aggregator.extract.body_tail import is_heading as _is_heading
+from aggregator.extract.body_tail import strip_tail
 
 logger = logging.getLogger(__name__)
 
@@ -30,23 +34,6 @@ READING_TIME_LINE = re.compile(
     r"|^\s*\d+\s*min(?:ute)?s?\s+read\s*$",
     re.I,
 )
-CALL_TO_ACTION = re.compile(
-    r"\bsubscrib(?:e|ing)\b|newsletter|\bsign(?:ing)? ?-?up\b"
-    r"|\bfollow (?:us|him|her|them|me|[A-Z][\w.]*)\b.{0,40}\b(?:on|at) (?:twitter|facebook|instagram|youtube|linkedin)"
-    r"|\bclick (?:here|to)\b|\btap here\b|\bdownload (?:the|our)\b.{0,30}\bapp\b|\bget the\b.{0,30}\bapp\b"
-    r"|all rights reserved|\bcopyright\b|©|\bif you (?:enjoyed|liked) this\b|\bin(?:to)? your inbox\b"
-    r"|\btell us what you think\b|\bhave a (?:news )?tip\b|\b(?:may|can) be reached at\b"
-    r"|\bbecome a (?:member|subscriber|patron)\b|\bsupport (?:our|independent) journalism\b|\blisten (?:live|back)\b"
-    r"|^\s*sources?\s*:|\bgot a (?:story|tip)\b|\bget in touch with (?:our|the) (?:news|newsroom)"
-    r"|\bfor more stories like this"
-    r"|\bfollow [\w .]{1,40} on (?:google news|whatsapp|telegram)\b|\bon whatsapp\?|\bauf whatsapp\b|\babonnier"
-    r"|\bbraucht (?:deine|ihre|eure) unterstützung\b|\bwie hat ihnen (?:dieser|der) artikel gefallen"
-    r"|\bkostenlos testen\b|\bconfirm your public display name\b|\blogout and then login\b|\bunterstützen sie\b"
-    r"|\bdonate\b|\bmake a (?:donation|contribution)\b|\bspenden\b"
-    r"|\bsuscr[ií]b|\bsuscripci[oó]n|\babonnez\b|\babonnement\b|\babonnieren\b|\biscriviti\b|\babbonati\b"
-    r"|\bassine\b|\bassinatura\b",
-    re.I,
-)
 # Page furniture that trafilatura reads as a paragraph, and photo credits: dropped wherever they stand.
 FURNITURE_LINE = re.compile(
     r"^\s*(?:advertisement|anzeige|werbung|publicidad|publicité|passer la publicité|pubblicità|reklame|reklama"
@@ -55,11 +42,20 @@ FURNITURE_LINE = re.compile(
     r"\s*[^.!?]{1,80})\s*$",
     re.I,
 )
+# A picture's caption ending on its credit ("Crews at the fire. © Agency | Photographer"), an update stamp
+# ("Updated at 1:23 p.m."), a blog shortcode the page never rendered ("[button ...]Send us ...[/button]").
+CAPTION_CREDIT = re.compile(r"\s©\s*[^.!?©]{1,60}$")
+UPDATE_STAMP = re.compile(r"^\s*(?:last )?(?:updated|aktualisiert|mis à jour|actualizado|aggiornato)\b:?(.*)$", re.I)
+# The words an update stamp may hold beside its digits (besides a month or a weekday).
+STAMP_WORDS = {"at", "on", "am", "um", "le", "el", "il", "à", "a", "las", "alle", "pm", "p", "m", "uhr", "h", "gmt",
+               "utc", "et", "est", "edt", "cet", "cest", "bst"}
+SHORTCODE = re.compile(r"^\[(\w+)\b[^\]]*\].*\[/\1\]$")
 CLICK_TO_TWEET = re.compile(r"\s*click to tweet\s*$", re.I)
-QUOTES = ('"', "“", "‘", "'", "«", "„")
 
-def clean_body(text: str, titles: list[str]) -> str:
-    """Drop extraction leftovers line by line: title on top, teaser blocks, tag lines, trailing calls to action."""
+
+def clean_body(text: str, titles: list[str], site_names: Sequence[str] = (), authors: Sequence[str] = ()) -> str:
+    """Drop extraction leftovers line by line: title on top, teaser blocks, tag lines, and at the end the
+    calls to action, the appeals that pitch the publication (`site_names`) and the authors' (`authors`) bios."""
     title_keys = {_words_key(title) for title in titles}
     lines = [line.strip() for line in text.split("\n") if line.strip()]
     while lines and _is_title(lines[0], title_keys):
@@ -67,7 +63,7 @@ def clean_body(text: str, titles: list[str]) -> str:
     kept: list[str] = []
     in_teaser_block = False
     for line in lines:
-        if len(line) < 120 and FURNITURE_LINE.match(line):
+        if len(line) < 120 and FURNITURE_LINE.match(line) or _is_furniture(line):
             continue
         if len(line) < 200 and (TEASER_LINE.match(line) or TAG_LINE.match(line) or READING_TIME_LINE.match(line)):
             in_teaser_block = True
@@ -77,25 +73,22 @@ def clean_body(text: str, titles: list[str]) -> str:
             continue
         in_teaser_block = False
         kept.append(CLICK_TO_TWEET.sub("", line))
-    return "\n".join(_strip_trailing_calls_to_action(kept))
+    return "\n".join(strip_tail(kept, site_names, authors))
 
 
-def _strip_trailing_calls_to_action(lines: list[str]) -> list[str]:
-    """Remove the block of newsletter / follow-us / copyright lines (and their short headings) at the end."""
-    end = len(lines)
-    found = False
-    while end > 0:
-        line = lines[end - 1]
-        if len(line) < 300 and not line.startswith(QUOTES) and CALL_TO_ACTION.search(line):
-            found = True
-        elif not (_is_heading(line) and end > len(lines) - 4):
-            break
-        end -= 1
-    return lines[:end] if found else lines
+def _is_furniture(line: str) -> bool:
+    if len(line) >= 300:
+        return False
+    return bool(CAPTION_CREDIT.search(line) or SHORTCODE.match(line) or (len(line) < 80 and _is_update_stamp(line)))
 
 
-def _is_heading(line: str) -> bool:
-    return len(line) < 70 and not re.search(r"[.!?\"”:;]\s*$", line)
+def _is_update_stamp(line: str) -> bool:
+    """"Updated at 1:23 p.m.", "Aktualisiert am 05.08.2024, 20:59 Uhr": the stamp and a date or time, no more."""
+    match = UPDATE_STAMP.match(line)
+    if not match or not re.search(r"\d", match.group(1)):
+        return False
+    words = [word for word in re.findall(r"[^\W\d_]+", match.group(1).lower()) if word not in STAMP_WORDS]
+    return len(words) <= 2
 
 
 def _is_title(line: str, title_keys: set[str]) -> bool:

@@ -158,7 +158,8 @@ def extract_body(
     if not text:
         return None
     titles = [page_title for page_title in (*page.titles, hints.get("title")) if page_title]
-    text = with_standfirst(tree, clean_body(text, titles), page.descriptions)
+    names = [*site_names_for(page.site_name, url), *page.site_names]
+    text = with_standfirst(tree, clean_body(text, titles, names, page.authors), page.descriptions)
     return text if _has_words(text, MIN_BODY_WORDS) else None
 
 

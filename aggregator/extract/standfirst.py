@@ -1,8 +1,9 @@
 """The standfirst (lead, teaser paragraph) printed between the headline and the body, which trafilatura
 often leaves out although it belongs to the article.
 
-Owns finding it: the page's own description (og:description, JSON-LD description) shown as an element just
-under the `<h1>`. It never guesses a lead the page does not state twice.
+Owns finding it: a block after the article's headline and before the body's first paragraph, inside the
+same `<article>` as the body, that the page states twice (its og:description or JSON-LD description) or
+marks as a lead by its class. It never guesses a lead from position alone.
 """
 
 from __future__ import annotations
@@ -13,21 +14,35 @@ from collections.abc import Sequence
 
 from lxml.html import HtmlElement
 
-from aggregator.extract.datelines import elements_after_heading
-from aggregator.extract.split_article import block_with_text as _block_with_text
+from aggregator.extract.headings import headline_element
+from aggregator.extract.split_article import block_with_text
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["with_standfirst"]
 
 WORD = re.compile(r"\w+")
-# A description shorter than this is a tagline, not a lead.
+# A block shorter than this is a tagline or a kicker, longer is a paragraph of the body or a teaser list.
 MIN_LEAD_WORDS = 8
-# Candidates are matched on their first characters before their words are compared.
-PROBE_CHARS = 30
-# How far up the lead and the body's first paragraph may meet.
-CONTAINER_LEVELS = 2
-LEAD_TAGS = {"p", "div", "span", "strong", "section"}
+MAX_LEAD_WORDS = 120
+# How many elements after the headline are searched, and how many children a lead block may have.
+REACH = 80
+MAX_CHILDREN = 3
+LEAD_TAGS = {"p", "div", "span", "strong", "section", "h2", "h3"}
+LEAD_CLASS = re.compile(
+    r"lead(?!er)|standfirst|teaser|intro|excerpt|summary|sub-?title|sub-?head|sub-?tit|deck|strapline|abstract"
+    r"|preamble|description",
+    re.I,
+)
+# Blocks with these in their class (or their ancestors' near them) are page furniture, not a lead.
+NOT_LEAD_CLASS = re.compile(r"caption|credit|byline|author|share|social|related|newsletter|promo|advert", re.I)
+NOT_LEAD_TAGS = {"figure", "figcaption", "nav", "aside", "footer", "li", "a", "button", "form", "time"}
+FURNITURE_LEVELS = 3
+# A lead whose first words the body's opening has is there already (perhaps without the byline beside it).
+PROBE_WORDS = 12
+# Without an `<article>`, how far up the lead and the body's first paragraph must meet.
+NEAR_LEVELS = 4
+CONTAINS_FURNITURE = "boolean(.//figure | .//figcaption | .//img | .//ul | .//ol | .//nav | .//time)"
 
 
 def _key(text: str) -> str:
@@ -35,32 +50,72 @@ def _key(text: str) -> str:
 
 
 def with_standfirst(tree: HtmlElement, body: str, descriptions: Sequence[str]) -> str:
-    """`body` with the page's visible standfirst on top, when the body lacks it and the standfirst sits in
-    the body's own container (a lead in the page header is the page's, by the usual benchmark convention)."""
-    opening = _key(body[:2000])
-    wanted: dict[str, str] = {}
-    for description in descriptions:
-        key = _key(description.rstrip(" .…"))
-        if len(key.split()) >= MIN_LEAD_WORDS and key not in opening:
-            wanted[" ".join(description.split())[:PROBE_CHARS]] = key
-    if not wanted:
+    """`body` with the article's visible standfirst on top, when the body lacks it."""
+    heading = headline_element(list(tree.iter("h1")))
+    if heading is None:
         return body
-    for element in elements_after_heading(tree):
-        if element.tag not in LEAD_TAGS or len(element) > 3:
+    described = [key for description in descriptions
+                 if len((key := _key(description.rstrip(" .…"))).split()) >= MIN_LEAD_WORDS]
+    opening: str | None = None
+    following: list[HtmlElement] = heading.xpath("following::*[position() <= $reach]", reach=REACH)
+    for position, element in enumerate(following):
+        # the cheap tests first: most of the elements after a headline are links, pictures and containers
+        if element.tag not in LEAD_TAGS or len(element) > MAX_CHILDREN:
             continue
-        text = " ".join(element.text_content().split())
-        wanted_key = wanted.get(text[:PROBE_CHARS])
-        if wanted_key and _key(text) == wanted_key and _shares_container(tree, element, body):
+        raw = element.text_content()
+        if not MIN_LEAD_WORDS <= len(raw.split()) <= MAX_LEAD_WORDS:
+            continue
+        marked = _lead_class(element)
+        if not (marked or described):
+            continue
+        key = _key(raw)
+        stated = any(key == d or (key.startswith(d) and len(d) > 40) or d.startswith(key) for d in described)
+        if not (stated or marked) or _is_furniture(element):
+            continue
+        text = _text(element)
+        if len(text.split()) < MIN_LEAD_WORDS:
+            continue  # its words were a script's
+        opening = opening if opening is not None else _key(body[:3000])
+        if " ".join(_key(text).split()[:PROBE_WORDS]) in opening:
+            return body  # the body begins with its lead already
+        if _belongs_to_body(tree, heading, element, following[:position], body):
             logger.debug("standfirst restored above the body")
             return f"{text}\n{body}"
     return body
 
 
-def _shares_container(tree: HtmlElement, lead: HtmlElement, body: str) -> bool:
-    """Whether the lead and the body's first paragraph have a common ancestor `CONTAINER_LEVELS` up."""
-    opening = next((line for line in body.split("\n", 10)[:10] if len(WORD.findall(line)) >= 8), None)
-    first = _block_with_text(tree, opening) if opening else None
+def _belongs_to_body(
+    tree: HtmlElement, heading: HtmlElement, lead: HtmlElement, before: list[HtmlElement], body: str
+) -> bool:
+    """Whether `lead` stands before the body's first paragraph, in the article the body is part of."""
+    opening_line = next((line for line in body.split("\n", 10)[:10] if len(WORD.findall(line)) >= 8), None)
+    first = block_with_text(tree, opening_line) if opening_line else None
     if first is None:
         return False
-    near = set(list(lead.iterancestors())[:CONTAINER_LEVELS])
-    return any(ancestor in near for ancestor in list(first.iterancestors())[:CONTAINER_LEVELS])
+    shared = set(lead.iterancestors())
+    if any(element in before for element in [first, *first.iterancestors()] if element not in shared):
+        return False  # the body (or a container of it apart from the lead) had begun: a box in it, no lead
+    article = next(heading.iterancestors("article"), None)
+    if article is not None:
+        return any(ancestor is article for ancestor in first.iterancestors())
+    near = set(list(lead.iterancestors())[:NEAR_LEVELS])
+    return any(ancestor in near for ancestor in list(first.iterancestors())[:NEAR_LEVELS])
+
+
+def _text(element: HtmlElement) -> str:
+    """The block's visible text, whitespace collapsed: its scripts and styles left out, a `<br>` a space."""
+    parts = element.xpath(".//text()[not(ancestor::script or ancestor::style)] | .//br")
+    return " ".join("".join(part if isinstance(part, str) else " " for part in parts).split())
+
+
+def _lead_class(element: HtmlElement) -> bool:
+    return any(LEAD_CLASS.search(node.get("class") or "") for node in (element, element.getparent())
+               if node is not None)
+
+
+def _is_furniture(element: HtmlElement) -> bool:
+    """A caption, byline, share row or link (or a block holding a picture or a list): no lead."""
+    for node in [element, *list(element.iterancestors())[:FURNITURE_LEVELS]]:
+        if node.tag in NOT_LEAD_TAGS or NOT_LEAD_CLASS.search(node.get("class") or ""):
+            return True
+    return bool(element.xpath(CONTAINS_FURNITURE))
