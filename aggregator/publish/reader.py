@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from html import escape
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import nh3
 
@@ -57,11 +57,18 @@ a:hover, a:focus { text-decoration: underline; }
 .also .title { color: var(--muted); }
 .empty { color: var(--muted); padding: 2rem 0; }
 .feeds { margin-top: 1.5rem; color: var(--muted); font-size: .85rem; }
+.search { display: flex; gap: .4rem; margin: .6rem 0 0; }
+.search input { flex: 1; min-width: 0; font: inherit; padding: .35rem .55rem; color: var(--fg);
+                background: var(--bg); border: 1px solid var(--line); border-radius: .4rem; }
+.search button { font: inherit; padding: .35rem .8rem; border: 0; border-radius: .4rem; color: var(--bg);
+                 background: var(--fg); }
+.snippet { margin: .45rem 0 0; overflow-wrap: anywhere; }
+mark { background: #ffe58a; color: #1d1d1f; border-radius: .15rem; padding: 0 .1rem; }
 """
 # The inline style is allowed by its hash, so the page needs no 'unsafe-inline' and runs no script.
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode("utf-8")).digest()).decode("ascii")
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'sha256-%s'; img-src 'self'; base-uri 'none'; "
-                           "form-action 'none'; frame-ancestors 'none'" % STYLE_HASH)
+                           "form-action 'self'; frame-ancestors 'none'" % STYLE_HASH)
 
 SHELL = """<!doctype html>
 <html lang="en">
@@ -82,8 +89,11 @@ SHELL = """<!doctype html>
 </html>
 """
 
-ALLOWED_TAGS = {"header", "main", "footer", "article", "div", "h1", "h2", "p", "a", "ul", "li", "span", "time"}
-ALLOWED_ATTRIBUTES = {"a": {"href"}, "time": {"datetime"}, "*": {"class"}}
+ALLOWED_TAGS = {"header", "main", "footer", "article", "div", "h1", "h2", "p", "a", "ul", "li", "span", "time",
+                "form", "input", "button", "mark"}
+ALLOWED_ATTRIBUTES = {"a": {"href"}, "time": {"datetime"}, "form": {"action", "method", "role"},
+                      "input": {"type", "name", "value", "placeholder", "aria-label"}, "button": {"type"},
+                      "*": {"class"}}
 
 
 def safe_url(url: object) -> str | None:
@@ -131,7 +141,10 @@ def _story(item: dict[str, Any], source_names: Mapping[str, str], failing: Colle
     parts = ['<article class="story">', "<h2>%s</h2>" % _link(item.get("url"), title)]
     if meta:
         parts.append('<p class="meta">%s</p>' % " · ".join(meta))
-    if item.get("summary"):
+    found = item.get("_search")
+    if found and found.get("snippet"):
+        parts.append('<p class="snippet">%s</p>' % _marked(found["snippet"], found.get("highlights", [])))
+    elif item.get("summary"):
         parts.append('<p class="summary">%s</p>' % escape(item["summary"]))
     others = [s for s in extension.get("sightings", []) if s.get("url") != item.get("url")]
     if others:
@@ -146,6 +159,24 @@ def _story(item: dict[str, Any], source_names: Mapping[str, str], failing: Colle
                      % "".join(rows))
     parts.append("</article>")
     return "".join(parts)
+
+
+def _marked(text: str, highlights: list[list[int]]) -> str:
+    """`text` escaped, with each highlighted [start, end) span in <mark>."""
+    out: list[str] = []
+    at = 0
+    for start, end in highlights:
+        if at <= start < end <= len(text):
+            out.append("%s<mark>%s</mark>" % (escape(text[at:start]), escape(text[start:end])))
+            at = end
+    return "".join(out) + escape(text[at:])
+
+
+def _search_box(search: str | None) -> str:
+    """The search form: a GET of this page with `q` (no script; the page's CSP allows forms to itself only)."""
+    return ('<form class="search" action="." method="get" role="search"><input type="search" name="q" value="%s"'
+            ' placeholder="Search stories" aria-label="Search stories"><button type="submit">Search</button></form>'
+            % escape(search or ""))
 
 
 def _source_class(source: object, failing: Collection[str] | None) -> str:
@@ -165,17 +196,21 @@ def sanitize(fragment: str) -> str:
 
 
 def render_page(feed: dict[str, Any], source_names: Mapping[str, str] | None = None,
-                subtitle: str | None = None,
+                subtitle: str | None = None, search: str | None = None,
                 failing: Mapping[str, str] | None = None) -> str:
-    """The reader page for a JSON Feed document: newest first, each story with its other sightings."""
+    """The reader page for a JSON Feed document: newest first, each story with its other sightings. With
+    `search` (what was searched for), the document holds search hits, best first, each with its snippet."""
     names = source_names or {}
     items = feed["items"]
     count = "%d %s" % (len(items), "story" if len(items) == 1 else "stories")
-    header = '<header class="masthead"><h1>%s</h1><p>%s</p></header>' % (
-        escape(feed["title"]), escape(" · ".join(filter(None, [subtitle, count]))))
-    stories = "".join(_story(item, names, failing) for item in items) or '<p class="empty">No stories yet.</p>'
-    footer = ('<footer class="feeds">Feeds: <a href="feed.json">JSON Feed</a> · '
-              '<a href="feed.atom">Atom</a></footer>')
+    header = '<header class="masthead"><h1>%s</h1><p>%s</p>%s</header>' % (
+        escape(feed["title"]), escape(" · ".join(filter(None, [subtitle, count]))), _search_box(search))
+    empty = "No stories yet." if search is None else "No story matches %s." % search
+    stories = "".join(_story(item, names, failing) for item in items) or '<p class="empty">%s</p>' % escape(empty)
+    results = ('<a href="search?%s">JSON Feed of this search</a> · ' % escape(urlencode([("q", search)]))
+               if search is not None else "")
+    footer = ('<footer class="feeds">Feeds: %s<a href="feed.json">JSON Feed</a> · '
+              '<a href="feed.atom">Atom</a></footer>' % results)
     if failing:  # sources whose runs fail: the page may be missing their news
         header += _failing_notice(failing, names)
     body = sanitize(header + "<main>" + stories + "</main>" + footer)

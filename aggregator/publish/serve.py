@@ -1,9 +1,10 @@
 """The HTTP side: a small WSGI app serving the feeds, the reader page and a health check, run by waitress.
 
-Routes: `/` (reader page), `/feed.json` (JSON Feed 1.1), `/feed.atom` (Atom 1.0), `/healthz`. The feeds
-and the page take `?source=`, `?limit=`, `?since=` and answer conditional requests (ETag, Last-Modified,
-304). Storage is opened through the factory it is given, once per worker thread (a SQLite connection
-must stay on its thread); it is only ever read here.
+Routes: `/` (reader page), `/feed.json` (JSON Feed 1.1), `/feed.atom` (Atom 1.0), `/search?q=` (a JSON Feed
+of the stories found, best first), `/healthz`. The feeds and the page take `?source=`, `?limit=`, `?since=`
+(the page also `?q=`: search results) and answer conditional requests (ETag, Last-Modified, 304). Storage is
+opened through the factory it is given, once per worker thread (a SQLite connection must stay on its thread);
+it is only ever read here.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from aggregator.publish.atom import build_atom, feed_id, feed_updated
 from aggregator.publish.health import failing_sources, health_document
 from aggregator.publish.jsonfeed import DEFAULT_BASE_URL, build_feed, dumps, rfc3339
 from aggregator.publish.reader import CONTENT_SECURITY_POLICY, render_page
+from aggregator.publish.search_feed import search_document
 from aggregator.store.backends import database_errors
 from aggregator.store.model import StoryStorage
+from aggregator.store.search_query import SearchQueryError
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +118,17 @@ def parse_query(query_string: str, default_limit: int, max_limit: int) -> Query:
     return Query(limit=limit, since=since, source=source)
 
 
+def search_text(query_string: str) -> str | None:
+    """The search query (`?q=`) of a query string, None when there is none; given twice is a BadRequest."""
+    try:
+        values = parse_qs(query_string, keep_blank_values=True, max_num_fields=50).get("q", [])
+    except ValueError:
+        raise BadRequest("too many query parameters") from None
+    if len(values) > 1:
+        raise BadRequest("give q at most once")
+    return values[0] if values else None
+
+
 def _etag_matches(header: str, etag: str) -> bool:
     """Weak comparison (RFC 9110 §8.8.3.2) of our ETag against an If-None-Match list."""
     if header.strip() == "*":
@@ -165,7 +179,7 @@ class FeedApp:
         self._local = threading.local()
         self.routes: dict[str, Callable[[dict[str, Any]], Response]] = {
             "/": self.reader_page, "/feed.json": self.json_feed, "/feed.atom": self.atom_feed,
-            "/healthz": self.healthz,
+            "/healthz": self.healthz, "/search": self.search_feed,
             "/health": lambda environ: _json(200, health_document(self.storage(), self.source_names)),
         }
 
@@ -173,7 +187,7 @@ class FeedApp:
         method = environ.get("REQUEST_METHOD", "GET")
         route = self.routes.get(environ.get("PATH_INFO") or "/")
         if route is None:
-            response = _text(404, "not found: try /, /feed.json, /feed.atom or /healthz")
+            response = _text(404, "not found: try /, /feed.json, /feed.atom, /search?q= or /healthz")
         elif method not in ("GET", "HEAD"):
             response = _text(405, "method not allowed")
             response.headers.append(("Allow", "GET, HEAD"))
@@ -218,11 +232,7 @@ class FeedApp:
     def _feed(self, environ: dict[str, Any]) -> tuple[Query, Feed]:
         query = parse_query(environ.get("QUERY_STRING", ""), self.default_limit, self.max_limit)
         storage = self.storage()
-        if query.source and query.source not in self.source_names:
-            stored = storage.known_sources()  # a source no longer configured still has its stories
-            if query.source not in stored:
-                raise BadRequest("unknown source %r; known sources: %s"
-                                 % (query.source, ", ".join(sorted(set(self.source_names) | stored)) or "none"))
+        self._check_source(storage, query.source)
         # When each story's stored text last changed is not in the feed document; reading it *before*
         # the feed means a change racing this request can only make Last-Modified too old (a client
         # fetches again), never newer than the content it labels.
@@ -238,6 +248,34 @@ class FeedApp:
             changed.append(feed_updated(document))
         return query, Feed(document, max(changed, default=None))
 
+    def _check_source(self, storage: StoryStorage, source: str | None) -> None:
+        if source and source not in self.source_names:
+            stored = storage.known_sources()  # a source no longer configured still has its stories
+            if source not in stored:
+                raise BadRequest("unknown source %r; known sources: %s"
+                                 % (source, ", ".join(sorted(set(self.source_names) | stored)) or "none"))
+
+    def _search(self, environ: dict[str, Any], text: str) -> tuple[Query, Feed]:
+        """The stories matching `text` (`?q=`), best first, as a JSON Feed (see `_feed` for Last-Modified)."""
+        query = parse_query(environ.get("QUERY_STRING", ""), self.default_limit, self.max_limit)
+        storage = self.storage()
+        self._check_source(storage, query.source)
+        filters = query.canonical(self.default_limit)
+        try:
+            document, changed = search_document(storage, text, limit=query.limit, since=query.since,
+                                                source=query.source, title=self.title, base_url=self.base_url,
+                                                filters=filters)
+        except SearchQueryError as exc:
+            raise BadRequest(str(exc)) from None
+        return query, Feed(document, changed)
+
+    def search_feed(self, environ: dict[str, Any]) -> Response:
+        text = search_text(environ.get("QUERY_STRING", ""))
+        if text is None:
+            raise BadRequest("give q, what to search for (words, \"a phrase\", prefix*)")
+        _, feed = self._search(environ, text)
+        return self._conditional(environ, feed.last_modified, dumps(feed.document), JSON_FEED_TYPE)
+
     def json_feed(self, environ: dict[str, Any]) -> Response:
         _, feed = self._feed(environ)
         return self._conditional(environ, feed.last_modified, dumps(feed.document), JSON_FEED_TYPE)
@@ -248,11 +286,14 @@ class FeedApp:
         return self._conditional(environ, feed.last_modified, atom, ATOM_TYPE)
 
     def reader_page(self, environ: dict[str, Any]) -> Response:
-        query, feed = self._feed(environ)
+        text = search_text(environ.get("QUERY_STRING", ""))
+        if text is not None and not text.strip():
+            text = None  # the box sent empty: the front page
+        query, feed = self._feed(environ) if text is None else self._search(environ, text)
         subtitle = None
         if query.source:
             subtitle = "seen on %s" % self.source_names.get(query.source, query.source)
-        page = render_page(feed.document, self.source_names, subtitle,
+        page = render_page(feed.document, self.source_names, subtitle, search=text,
                            failing=failing_sources(self.storage(), self.source_names))
         response = self._conditional(environ, feed.last_modified, page, HTML_TYPE)
         response.headers += [("Content-Security-Policy", CONTENT_SECURITY_POLICY),

@@ -222,6 +222,38 @@ TEMPLATES_TABLE = """CREATE TABLE source_templates (
     updated TEXT NOT NULL
 )"""
 
+# Full-text search (aggregator.store.search). SQLite: an FTS5 table whose rowid is the story's row in
+# story_search_rows (a story's own rowid may change on VACUUM); PostgreSQL: a weighted tsvector per story with a
+# GIN index. Every story already stored is indexed here, so an upgraded database is searchable at once.
+SEARCH_SQLITE = (
+    "CREATE TABLE story_search_rows (id INTEGER PRIMARY KEY,"
+    " story_id TEXT NOT NULL UNIQUE REFERENCES stories (id) ON DELETE CASCADE)",
+    "CREATE VIRTUAL TABLE story_search USING fts5(title, titles, body, tokenize = 'unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER story_search_rows_deleted AFTER DELETE ON story_search_rows"
+    " BEGIN DELETE FROM story_search WHERE rowid = old.id; END",
+    # What a search filters its matches by, without reading each story's row (and its text's overflow pages).
+    "CREATE INDEX stories_search_filter ON stories (id, hidden, date_published, first_seen)",
+    "INSERT INTO story_search_rows (story_id) SELECT id FROM stories ORDER BY first_seen, id",
+    "INSERT INTO story_search (rowid, title, titles, body) SELECT r.id, coalesce(s.title, ''),"
+    " coalesce((SELECT group_concat(title, char(10)) FROM (SELECT title FROM sightings WHERE story_id = s.id"
+    " AND title IS NOT NULL AND title <> coalesce(s.title, '') GROUP BY title ORDER BY min(id))), ''),"
+    " substr(s.text, 1, 200000) FROM story_search_rows r JOIN stories s ON s.id = r.story_id",
+)
+SEARCH_POSTGRESQL = (
+    """CREATE TABLE story_search (
+        story_id TEXT COLLATE "C" PRIMARY KEY REFERENCES stories (id) ON DELETE CASCADE,
+        titles TEXT NOT NULL DEFAULT '',
+        document TSVECTOR NOT NULL
+    )""",
+    "INSERT INTO story_search (story_id, titles, document) SELECT id, titles,"
+    " setweight(to_tsvector('simple', coalesce(title, '')), 'A') || setweight(to_tsvector('simple', titles), 'B')"
+    " || setweight(to_tsvector('simple', left(text, 200000)), 'D')"
+    " FROM (SELECT id, title, text, coalesce((SELECT string_agg(title, chr(10) ORDER BY first) FROM"
+    " (SELECT title, min(id) AS first FROM sightings WHERE story_id = stories.id AND title IS NOT NULL"
+    " AND title <> coalesce(stories.title, '') GROUP BY title) other), '') AS titles FROM stories) story",
+    "CREATE INDEX story_search_document ON story_search USING GIN (document)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("the initial schema",
               sqlite=tuple(s.strip() for s in V1_SQLITE_SCHEMA.split(";") if s.strip()),
@@ -250,6 +282,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Each source's learned page template (aggregator.store.templates): line hashes and counts, never text.
     Migration("source_templates: each source's learned page template",
               sqlite=(TEMPLATES_TABLE % "BLOB",), postgresql=(TEMPLATES_TABLE % "BYTEA",)),
+    Migration("full-text search: story_search, every stored story indexed",
+              sqlite=SEARCH_SQLITE, postgresql=SEARCH_POSTGRESQL),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -29,6 +29,7 @@ from aggregator.store.model import (
     utc_now,
 )
 from aggregator.store.rule_outcomes import APPLY_BATCH, RuleChange, StoryRules, reapply, redecide
+from aggregator.store.search import index_story_at
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class SQLStorage(ABC):
 
         def work(tx: Statements) -> str:
             outcome = self._store(tx, seen)
+            if outcome != "seen":  # its search row follows the story, in the same transaction
+                index_story_at(tx, seen.url)
             if rules is not None:
                 stored = tx.execute("SELECT story_id FROM sightings WHERE url = ?", (seen.url,)).fetchone()
                 redecide(tx, stored["story_id"] if stored else seen.story_id, rules, seen.now)
