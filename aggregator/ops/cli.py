@@ -20,6 +20,7 @@ from aggregator.ops.cli_health import health
 from aggregator.ops.cli_prune import prune
 from aggregator.ops.cli_read import explain, export, list_sources, runs, serve, stats
 from aggregator.ops.cli_rules import rules
+from aggregator.ops.cli_search import search
 from aggregator.ops.cli_sources import add, opml
 from aggregator.ops.cli_tools import dedup, demo, extract
 
@@ -43,6 +44,7 @@ main.add_command(list_sources)
 main.add_command(add)
 main.add_command(opml)
 main.add_command(export)
+main.add_command(search)
 main.add_command(serve)
 main.add_command(prune)
 main.add_command(demo)
