@@ -16,12 +16,18 @@ from click.testing import CliRunner
 
 from aggregator.ops.cli import main
 from aggregator.store.prune import prune
+from aggregator.store.search import delete_search_rows, search
 from aggregator.store.sql import SQLStorage
 from tests.conftest import FAST, run_cli
 from tests.pgserver import postgres_url  # noqa: F401 (a fixture)
 from tests.store_backends import Backend, article, backend_fixture, save  # noqa: F401
 
 OLD = "2026-01-01T00:00:00+00:00"
+
+
+def search_rows(backend: Backend) -> set[str]:
+    table = "story_search_rows" if backend.name == "sqlite" else "story_search"
+    return {row[0] for row in backend.query("SELECT story_id FROM %s" % table)}
 
 
 def fill(backend: Backend, old: int, recent: int) -> None:
@@ -51,6 +57,7 @@ def fill(backend: Backend, old: int, recent: int) -> None:
 def test_prune_in_batches_on_each_backend(backend: Backend) -> None:
     fill(backend, old=5, recent=3)
     assert backend.query("SELECT count(*) FROM story_versions") == [(1,)]
+    assert len(search_rows(backend)) == 9
     storage = backend.open()
     assert isinstance(storage, SQLStorage)
     try:
@@ -58,9 +65,11 @@ def test_prune_in_batches_on_each_backend(backend: Backend) -> None:
         counted = prune(storage, cutoff, dry_run=True, batch=2)
         assert (counted.stories, counted.sightings, counted.versions, counted.batches) == (5, 10, 1, 3)
         assert backend.query("SELECT count(*) FROM stories") == [(9,)]  # a dry run removes nothing
-        done = prune(storage, cutoff, batch=2)
+        done = prune(storage, cutoff, batch=2, search_rows=delete_search_rows)
         assert (done.stories, done.sightings, done.versions, done.batches) == (5, 10, 1, 3)
         assert prune(storage, cutoff, batch=2).stories == 0  # nothing left that old
+        # every text says "Body text": what the search finds is what is left
+        assert sorted(hit.story.id for hit in search(storage, "body", limit=50)) == ["kept", "new00", "new01", "new02"]
     finally:
         storage.close()
     remaining = {row[0] for row in backend.query("SELECT id FROM stories")}
@@ -68,6 +77,7 @@ def test_prune_in_batches_on_each_backend(backend: Backend) -> None:
     assert {row[0] for row in backend.query("SELECT DISTINCT story_id FROM sightings")} == remaining
     assert backend.query("SELECT count(*) FROM sightings") == [(5,)]
     assert backend.query("SELECT count(*) FROM story_versions") == [(0,)]
+    assert search_rows(backend) == remaining
 
 
 def test_the_prune_command_on_postgresql(postgres_url: str) -> None:  # noqa: F811

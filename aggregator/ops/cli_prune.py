@@ -101,6 +101,7 @@ def prune(older_than: str, dry_run: bool, db: str, wait: bool, redis_url: str | 
     from aggregator.store.lock import LockBusy, crawl_lock
     from aggregator.store.prune import file_bytes, reclaim_space
     from aggregator.store.prune import prune as prune_stories
+    from aggregator.store.search import delete_search_rows
     from aggregator.store.sql import SQLStorage
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
@@ -124,7 +125,7 @@ def prune(older_than: str, dry_run: bool, db: str, wait: bool, redis_url: str | 
         with database_trouble(db):
             size = None if dry_run else file_bytes(storage)
             index = open_index_entries(storage, db, redis_url)
-            pruned = prune_stories(storage, before, dry_run=dry_run, index=index)
+            pruned = prune_stories(storage, before, dry_run=dry_run, index=index, search_rows=delete_search_rows)
         space = None
         if pruned.stories and not dry_run:
             try:
