@@ -172,6 +172,26 @@ def test_an_appeal_and_the_authors_bio_at_the_end_go() -> None:
         assert extra not in article.text
 
 
+def test_teaser_cards_of_other_stories_under_the_article_go() -> None:
+    # each card is a link around a headline and a summary paragraph; trafilatura reads them as list items
+    html = (PAGES / "teaser_cards.html").read_text(encoding="utf-8")
+    article = extract_article(html, "https://courier.example/news/lifeboat", now=NOW)
+    assert article is not None
+    assert article.text.endswith("check their anchor gear before the autumn gales.")
+    assert "Harbour wall" not in article.text and "third Saturday sailing" not in article.text
+
+
+def test_an_article_wrapped_in_one_link_is_not_taken_for_a_card() -> None:
+    story = "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
+    html = (
+        "<html><head><title>Orchestra takes to the harbour sheds</title></head><body><article>"
+        f"<h1>Orchestra takes to the harbour sheds</h1><a href='/arts/orchestra'>{story}</a></article></body></html>"
+    )
+    article = extract_article(html, "https://post.example/arts/orchestra", now=NOW)
+    assert article is not None
+    assert article.text.split("\n") == PARAGRAPHS
+
+
 @pytest.mark.parametrize(
     "line",
     [

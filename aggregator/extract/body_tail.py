@@ -75,13 +75,15 @@ PITCH_VOICE = re.compile(
     re.I,
 )
 SHORT_WIDGET_CHARS = 40
+# What follows the publication's name in its "About us" paragraph.
+ABOUT_VERB = re.compile(r"\s+(?:is|was|has|ist|war|hat|est|a|es|ha|è)\b")
 QUOTES = ('"', "“", "‘", "'", "«", "„")
 
 
 def strip_tail(lines: list[str], site_names: Sequence[str] = (), authors: Sequence[str] = ()) -> list[str]:
     """`lines` without what trails the article: calls to action, credits, the authors' bios (`authors`), an
     appeal or boilerplate naming the publication (`site_names`)."""
-    site = _names_pattern(site_names)
+    site = _names(site_names)
     ending = _strip_calls_to_action(_strip_credits(lines))
     kept = _strip_boilerplate(_strip_appeal(_strip_bios(_strip_credits(ending), authors), site), site)
     # what those uncovered may end on a call or a credit in turn
@@ -144,7 +146,7 @@ def _is_pitch_paragraph(line: str) -> bool:
     return len(last.split()) <= 5 and is_call_to_action(last)
 
 
-def _strip_appeal(lines: list[str], site: re.Pattern[str] | None) -> list[str]:
+def _strip_appeal(lines: list[str], site: tuple[str, ...]) -> list[str]:
     """Remove an appeal at the end: a short call to action ("2 Wochen kostenlos testen") followed by at most
     `APPEAL_LINES` lines of its pitch, each a call itself, a widget's scrap, or in the publication's voice."""
     for start in range(max(0, len(lines) - APPEAL_LINES - 1), len(lines)):
@@ -156,9 +158,22 @@ def _strip_appeal(lines: list[str], site: re.Pattern[str] | None) -> list[str]:
     return lines
 
 
-def _is_pitch(line: str, site: re.Pattern[str] | None) -> bool:
-    return (len(line) < SHORT_WIDGET_CHARS or _is_call_to_action(line) or bool(PITCH_VOICE.search(line))
-            or (site is not None and bool(site.search(line))))
+def _is_pitch(line: str, site: tuple[str, ...]) -> bool:
+    return (len(line) < SHORT_WIDGET_CHARS or _mentions(line.lower(), site) or _is_call_to_action(line)
+            or bool(PITCH_VOICE.search(line)))
+
+
+def _mentions(lowered: str, names: tuple[str, ...]) -> bool:
+    """Whether `lowered` names one of `names` as a word of its own (a plain search: a regex of the page's own
+    names would be compiled anew for every page)."""
+    for name in names:
+        start = lowered.find(name)
+        while start >= 0:
+            end = start + len(name)
+            if (start == 0 or not lowered[start - 1].isalnum()) and (end == len(lowered) or not lowered[end].isalnum()):
+                return True
+            start = lowered.find(name, start + 1)
+    return False
 
 
 def _strip_bios(lines: list[str], authors: Sequence[str]) -> list[str]:
@@ -176,19 +191,23 @@ def _strip_bios(lines: list[str], authors: Sequence[str]) -> list[str]:
     return lines
 
 
-def _strip_boilerplate(lines: list[str], site: re.Pattern[str] | None) -> list[str]:
+def _strip_boilerplate(lines: list[str], site: tuple[str, ...]) -> list[str]:
     """Remove the publisher's "About us" paragraphs at the end ("Acme is a global provider of ...")."""
     end = len(lines)
-    while end > 0 and site is not None and (match := site.match(lines[end - 1])) and re.match(
-        r"\s+(?:is|was|has|ist|war|hat|est|a|es|ha|è)\b", lines[end - 1][match.end():]
-    ):
+    while end > 0 and _is_about_us(lines[end - 1], site):
         end -= 1
     return _without_trailing_headings(lines[:end]) if end < len(lines) else lines
 
 
-def _names_pattern(site_names: Sequence[str]) -> re.Pattern[str] | None:
-    names = sorted({name for name in site_names if len(name) >= 3 and "/" not in name}, key=len, reverse=True)
-    return re.compile("|".join(rf"\b{re.escape(name)}\b" for name in names), re.I) if names else None
+def _is_about_us(line: str, site: tuple[str, ...]) -> bool:
+    lowered = line.lower()
+    return any(lowered.startswith(name) and bool(ABOUT_VERB.match(lowered, len(name))) for name in site)
+
+
+def _names(site_names: Sequence[str]) -> tuple[str, ...]:
+    """The publication's names, lower-cased, longest first (host names and URLs left out)."""
+    names = {name.lower() for name in site_names if len(name) >= 3 and "/" not in name and "." not in name}
+    return tuple(sorted(names, key=len, reverse=True))
 
 
 def _without_trailing_headings(lines: list[str]) -> list[str]:

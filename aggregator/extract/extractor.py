@@ -8,6 +8,7 @@ Nothing here may know individual sites: every rule must hold for news pages in g
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from datetime import datetime
@@ -17,7 +18,6 @@ import trafilatura
 from htmldate import find_date
 from lxml.html import HtmlElement
 from trafilatura.settings import Document
-from trafilatura.utils import load_html
 
 from aggregator.extract.body_cleanup import clean_body
 from aggregator.extract.datelines import dateline, heading_time
@@ -38,8 +38,10 @@ from aggregator.extract.page_metadata import (
     read_page_metadata,
     site_names_for,
 )
-from aggregator.extract.split_article import rejoin_split_article
+from aggregator.extract.parsing import parse_html
+from aggregator.extract.split_article import block_with_text, rejoin_split_article
 from aggregator.extract.standfirst import with_standfirst
+from aggregator.extract.teaser_cards import without_teaser_cards
 from aggregator.extract.titles import choose_title
 from aggregator.extract.trafilatura_fast import FastPrunes, installed_fast_prunes
 from aggregator.items import Article
@@ -84,7 +86,7 @@ def extract_article(
     hints = hints or {}
     if not html or not html.strip():
         return None
-    tree = load_html(html)
+    tree = parse_html(html)
     if tree is None:
         return None
     page = read_page_metadata(tree, url)
@@ -144,7 +146,9 @@ def extract_body(
             logger.debug("precision extraction too short (%d words) on %s; using recall mode", words, url)
             text = fallback
             words = _word_count(text)
-    if text and (joined := rejoin_split_article(tree, text, words)):
+    # the body's opening line is looked for in the page twice (split parts, standfirst): once is enough
+    locate = functools.cache(functools.partial(block_with_text, tree))
+    if text and (joined := rejoin_split_article(tree, text, words, locate)):
         # a mid-article row split the body into same-class parts, of which trafilatura read the first
         text = joined
         words = _word_count(text)
@@ -159,7 +163,8 @@ def extract_body(
         return None
     titles = [page_title for page_title in (*page.titles, hints.get("title")) if page_title]
     names = [*site_names_for(page.site_name, url), *page.site_names]
-    text = with_standfirst(tree, clean_body(text, titles, names, page.authors), page.descriptions)
+    text = clean_body(without_teaser_cards(tree, text), titles, names, page.authors)
+    text = with_standfirst(tree, text, page.descriptions, locate)
     return text if _has_words(text, MIN_BODY_WORDS) else None
 
 

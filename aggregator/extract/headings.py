@@ -15,12 +15,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["article_headings", "headline_element", "heading_text"]
 
-# One XPath instead of a Python walk up the ancestors: libxml2 answers it in a few microseconds.
-IN_NAVIGATION = (
-    "boolean(ancestor-or-self::*[position() <= $levels][self::nav"
-    " or contains(translate(@class, 'BREADCRUM', 'breadcrum'), 'breadcrumb')"
-    " or contains(translate(@id, 'BREADCRUM', 'breadcrum'), 'breadcrumb')])"
-)
+NAVIGATION_MARK = re.compile(r"breadcrumb", re.I)
 # How many ancestors of an <h1> are searched for the breadcrumb or navigation it sits in.
 NAVIGATION_LEVELS = 8
 # How far past the breadcrumb the article's own heading may stand, and the fewest words it has (one or two
@@ -89,4 +84,11 @@ def heading_text(heading: HtmlElement) -> str:
 
 def _in_navigation(element: HtmlElement) -> bool:
     """Whether `element` sits in a `<nav>` or a breadcrumb trail (by its own class or id, or an ancestor's)."""
-    return bool(element.xpath(IN_NAVIGATION, levels=NAVIGATION_LEVELS + 1))
+    node: HtmlElement | None = element
+    for _ in range(NAVIGATION_LEVELS + 1):
+        if node is None:
+            return False
+        if node.tag == "nav" or NAVIGATION_MARK.search(f"{node.get('class', '')} {node.get('id', '')}"):
+            return True
+        node = node.getparent()
+    return False

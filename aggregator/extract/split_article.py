@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from lxml.html import HtmlElement
 
@@ -28,13 +29,16 @@ MIN_PART_WORDS = 20
 PROBE_CHARS = 60
 
 
-def rejoin_split_article(tree: HtmlElement, text: str, words: int) -> str | None:
+def rejoin_split_article(
+    tree: HtmlElement, text: str, words: int, locate: Callable[[str], HtmlElement | None] | None = None
+) -> str | None:
     """The whole article when `text` (of `words` words) is the first of several same-class sibling parts;
-    None otherwise."""
+    None otherwise. `locate` finds a line's block (default `block_with_text` in `tree`; the extractor passes
+    one that remembers, as the standfirst looks for the same line)."""
     opening = next((line for line in text.split("\n", 20)[:20] if len(WORD.findall(line)) >= 8), None)
     if opening is None:
         return None
-    first = block_with_text(tree, opening)
+    first = locate(opening) if locate else block_with_text(tree, opening)
     if first is None:
         return None
     container = next((a for a in list(first.iterancestors())[:CONTAINER_LEVELS] if a.get("class")), None)
