@@ -88,6 +88,13 @@ def test_the_authors_biography_at_the_end_goes() -> None:
     bio = "A reporter for thirty years, Morag has covered the islands since the causeway was built."
     assert strip_tail([*STORY, bio], SITE, ["Morag Finlay"]) == STORY
     assert strip_tail([*STORY, bio], SITE, ["Ewan Macrae"]) == [*STORY, bio]
+    full = "Morag Finlay is a former harbour pilot who writes about the islands every Saturday."
+    assert strip_tail([*STORY, full], SITE, ["Morag Finlay"]) == STORY
+
+
+def test_a_last_paragraph_about_someone_sharing_the_authors_first_name_stays() -> None:
+    ending = "Morag is a nurse at the island surgery and has taken the ferry to work for eleven years."
+    assert strip_tail([*STORY, ending], SITE, ["Morag Finlay"]) == [*STORY, ending]
 
 
 def test_a_newsletter_named_in_a_quoted_title_is_a_call_but_quoted_speech_is_not() -> None:

@@ -62,12 +62,15 @@ MAX_CREDIT_CHARS = 160
 APPEAL_LINES = 4
 BIO_LINES = 4
 MAX_BIO_CHARS = 600
-BIO_WORDS = re.compile(
+# What a biography says of its subject: a profession (enough beside a first name), or only "is a" beside the
+# full name ("Lance has covered ..."; "Ines Karlsson is a ..."; a quoted "Anna is a nurse" is no bio).
+BIO_ROLE = re.compile(
     r"\b(?:journalist|reporter|correspondent|editor|columnist|writer|author of|professor|lecturer|researcher"
-    r"|fellow|has covered|covers|korrespondent\w*|redakteur\w*|autor(?:in)?|journalistin|is a|is an|ist bei"
-    r"|ist seit|est journaliste|es periodista)\b",
+    r"|fellow|has covered|covers|korrespondent\w*|redakteur\w*|autor(?:in)?|journalistin|est journaliste"
+    r"|es periodista)\b",
     re.I,
 )
+BIO_INTRO = re.compile(r"\b(?:is a|is an|ist bei|ist seit|est|es)\b", re.I)
 # An appeal's pitch speaks as the publication ("we", "our"); "you" alone is every consumer article's voice.
 PITCH_VOICE = re.compile(
     r"\b(?:we|our|us)\b|\b(?:wir|unser\w*|uns)\b|\b(?:nous|notre|nos)\b|\b(?:nosotros|nuestr\w+)\b"
@@ -178,17 +181,22 @@ def _mentions(lowered: str, names: tuple[str, ...]) -> bool:
 
 def _strip_bios(lines: list[str], authors: Sequence[str]) -> list[str]:
     """Remove the authors' biographies at the end: from the first of the last `BIO_LINES` lines that names an
-    author (in full, or by first name) beside a profession."""
+    author beside a profession (or in full beside "is a") to the end."""
     names = [name for name in authors if len(name.split()) >= 2]
     if not names:
         return lines
     for start in range(max(0, len(lines) - BIO_LINES), len(lines)):
         line = lines[start]
-        named = any(re.search(rf"\b{re.escape(name.split()[0])}\b", line) for name in names)
-        if len(line) < MAX_BIO_CHARS and named and BIO_WORDS.search(line):
+        if len(line) < MAX_BIO_CHARS and any(_is_bio_of(name, line) for name in names):
             logger.debug("author's biography removed from the end of the body")
             return _without_trailing_headings(lines[:start])
     return lines
+
+
+def _is_bio_of(name: str, line: str) -> bool:
+    if name in line:
+        return bool(BIO_ROLE.search(line) or BIO_INTRO.search(line))
+    return bool(re.search(rf"\b{re.escape(name.split()[0])}\b", line)) and bool(BIO_ROLE.search(line))
 
 
 def _strip_boilerplate(lines: list[str], site: tuple[str, ...]) -> list[str]:
