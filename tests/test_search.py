@@ -160,6 +160,15 @@ def test_filters_and_limit(filled: StoryStorage) -> None:
         search(filled, "water", limit=0)
 
 
+def test_since_at_the_ends_of_the_calendar(filled: StoryStorage) -> None:
+    # Valid dates whose UTC lies past datetime's range (as `parse_instant` reads `--since` and `?since=`): the
+    # first is after every story, the second before them all; neither is an OverflowError.
+    last = datetime.fromisoformat("9999-12-31T23:59:59-05:00")
+    first = datetime.fromisoformat("0001-01-01T00:00:00+05:00")
+    assert ids(filled, "water", since=last) == []
+    assert sorted(ids(filled, "water", since=first)) == ["grain", "levels", "rail", "water"]
+
+
 def test_hidden_stories_are_never_found(filled: StoryStorage, backend: Backend) -> None:
     backend.query("UPDATE stories SET hidden = 1 WHERE id IN ('water', 'grain')")
     assert sorted(ids(filled, "water")) == ["levels", "rail"]

@@ -60,6 +60,7 @@ def test_filters_limit_and_no_match(db: str) -> None:
 
     assert found("water", "--source", "timesca") == ["water", "rail"]
     assert found("water", "--since", "2026-11-21") == ["rail"]
+    assert found("water", "--since", "9999-12-31T23:59:59-05:00") == []  # past datetime's range in UTC
     assert len(found("water", "--limit", "2")) == 2
     assert found('"drinking water"', "--", "-summer") == ["rail"]  # after --, a dash is a word's
     result = invoke("search", "--db", db, "nowhere")

@@ -175,12 +175,23 @@ def _filters(dialect: Dialect, since: datetime | None, source: str | None) -> tu
     args: list[Any] = []
     if since is not None:
         where += " AND %s >= %s" % (dialect.instant % "coalesce(s.date_published, s.first_seen)", dialect.instant % "?")
-        aware = since if since.tzinfo else since.replace(tzinfo=UTC)
-        args.append(aware.astimezone(UTC).isoformat())
+        args.append(_utc(since).isoformat())
     if source:
         where += " AND s.id IN (SELECT story_id FROM sightings WHERE source = ?)"
         args.append(source)
     return where, args
+
+
+def _utc(moment: datetime) -> datetime:
+    """`moment` in UTC (naive means UTC). `--since 9999-12-31T23:59-05:00` is a valid date whose UTC falls past
+    datetime's range (and year 1 with a positive offset before it): such an instant is after (before) every
+    stored date, as datetime's last (first) instant is."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return aware.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.max if aware.year == datetime.max.year else datetime.min
+        return edge.replace(tzinfo=UTC)
 
 
 def _snippet(body: str | None, titles: str | None, story: Story | None = None, in_text: bool = True) -> Snippet:
