@@ -83,8 +83,11 @@ def test_prune_in_batches_on_each_backend(backend: Backend) -> None:
 def test_the_prune_command_on_postgresql(postgres_url: str) -> None:  # noqa: F811
     backend = Backend("postgresql", postgres_url, Exception, Exception)
     fill(backend, old=2, recent=1)
-    result = CliRunner().invoke(main, ["prune", "--older-than", "90d", "--db", postgres_url])
+    parts = urlsplit(postgres_url)  # the test server trusts loopback: any password is accepted, and never shown
+    with_password = parts._replace(netloc="%s:s3cret@%s" % (parts.username, parts.netloc.rsplit("@", 1)[-1])).geturl()
+    result = CliRunner().invoke(main, ["prune", "--older-than", "90d", "--db", with_password])
     assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output and ":***@" in result.output
     assert "  stories:              2\n  sightings:            4\n  versions:             1\n" in result.output
     assert "(the index is rebuilt from the sightings at each crawl)" in result.output
     assert "kept for reuse by PostgreSQL" in result.output
@@ -122,7 +125,7 @@ def test_prune_refuses_bad_ages_a_missing_database_and_a_running_crawl(tmp_path:
     from aggregator.store.lock import crawl_lock
 
     db = tmp_path / "news.db"
-    for age in ("0d", "soon", "-3d", "90x"):
+    for age in ("0d", "soon", "-3d", "90x", "999999d", "99999999999d"):  # the last two: before the year 1
         result = CliRunner().invoke(main, ["prune", "--older-than", age, "--db", str(db)])
         assert result.exit_code == 2 and "Invalid value for --older-than" in result.output, result.output
     missing = CliRunner().invoke(main, ["prune", "--older-than", "90d", "--db", str(db)])
@@ -214,3 +217,21 @@ def test_prune_forgets_the_entries_of_a_redis_index(postgres_url: str) -> None: 
     finally:
         client.flushdb()
         client.close()
+
+
+def test_a_dry_run_counts_a_database_on_a_read_only_file_system(tmp_path: Path) -> None:
+    from tests.test_security_readonly import check_mount_works, run_read_only
+
+    check_mount_works(tmp_path)
+    source, view = tmp_path / "data", tmp_path / "ro"
+    source.mkdir()
+    view.mkdir()
+    fill(Backend("sqlite", str(source / "news.db"), sqlite3.IntegrityError, sqlite3.Error), old=2, recent=1)
+    dry = run_read_only(source, view, "prune", "--older-than", "90d", "--dry-run", "--db", str(view / "news.db"))
+    out, err = dry.communicate(timeout=120)
+    assert dry.returncode == 0, err
+    assert "  stories:              2\n  sightings:            4\n" in out
+    removing = run_read_only(source, view, "prune", "--older-than", "90d", "--db", str(view / "news.db"))
+    out, err = removing.communicate(timeout=120)
+    assert removing.returncode == 2 and err.startswith("Error: ") and "Traceback" not in err, err
+    assert sorted(path.name for path in source.iterdir()) == ["news.db"]

@@ -37,10 +37,23 @@ _AGE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(we
 def parse_age(value: str) -> timedelta:
     """`90d`, `12w`, `36h`, or a number of days, as a timedelta; anything else is a usage error."""
     match = _AGE.match(value)
-    age = float(match.group(1)) * _AGE_UNITS[match.group(2)] if match else timedelta(0)
+    try:
+        age = float(match.group(1)) * _AGE_UNITS[match.group(2)] if match else timedelta(0)
+    except OverflowError:  # more days than a timedelta holds
+        age = timedelta.max
     if age <= timedelta(0):
         raise click.BadParameter("expected an age like 90d, 12w or 36h, got %r" % value, param_hint="--older-than")
     return age
+
+
+def cutoff(value: str, now: datetime) -> datetime:
+    """The instant `--older-than VALUE` names: `now` less the age; an age reaching before year 1 is a usage
+    error (there is no such date to compare with)."""
+    age = parse_age(value)
+    try:
+        return now - age
+    except OverflowError:
+        raise click.BadParameter("%r reaches back before the year 1" % value, param_hint="--older-than") from None
 
 
 class IndexEntries:
@@ -97,7 +110,7 @@ def open_index_entries(storage: SQLStorage, db: str, redis_url: str | None) -> I
 def prune(older_than: str, dry_run: bool, db: str, wait: bool, redis_url: str | None, log_level: str) -> None:
     """Remove the stories last seen before --older-than, with their sightings, versions, search rows and dedup
     index entries; SQLite's freed space goes back to the disk."""
-    from aggregator.store.backends import database_errors, open_storage
+    from aggregator.store.backends import database_errors, display_url, open_reader, open_storage
     from aggregator.store.lock import LockBusy, crawl_lock
     from aggregator.store.prune import file_bytes, reclaim_space
     from aggregator.store.prune import prune as prune_stories
@@ -105,10 +118,11 @@ def prune(older_than: str, dry_run: bool, db: str, wait: bool, redis_url: str | 
     from aggregator.store.sql import SQLStorage
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
-    before = datetime.now(UTC) - parse_age(older_than)
+    before = cutoff(older_than, datetime.now(UTC))
     if redis_url:
         check_redis(redis_url)
-    storage = open_existing(open_storage, db)
+    # a dry run only reads: opened as the reading commands open it, so a read-only database can be counted
+    storage = open_existing(open_reader if dry_run else open_storage, db)
     if not isinstance(storage, SQLStorage):
         storage.close()
         raise click.ClickException("cannot prune %s: not a SQL database" % db)
@@ -143,7 +157,8 @@ def prune(older_than: str, dry_run: bool, db: str, wait: bool, redis_url: str | 
         if lock is not None:
             lock.release()
     click.echo("%s the stories last seen before %s in %s:" % ("Would remove" if dry_run else "Removed",
-                                                                before.isoformat(timespec="seconds"), db))
+                                                                before.isoformat(timespec="seconds"),
+                                                                display_url(db)))
     click.echo("  stories:              %d" % pruned.stories)
     click.echo("  sightings:            %d" % pruned.sightings)
     click.echo("  versions:             %d" % pruned.versions)
