@@ -1,7 +1,7 @@
 """Adding sources to a registry's text: new `[sources.<key>]` tables (rendered with tomlkit) appended after
 every byte already there, so comments, layout and the `[rules.*]`/`[notify.*]` tables stay as written; the
-result is checked with `parse_registry` before anyone writes it. Also the URLs a registry already holds and
-source keys made from host names.
+result is checked as the commands load it (sources, rules, notifiers) before anyone writes it. Also the URLs a
+registry already holds and source keys made from host names.
 
 Plain data: reads and writes no file (the command writes, atomically) and fetches nothing.
 """
@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import tomlkit
 
+from aggregator.notify import parse_notifiers
+from aggregator.rules import parse_rules
 from aggregator.sources import RegistryError, Source, parse_document, parse_registry
 from aggregator.urls import canonical_url
 
@@ -49,8 +51,9 @@ def render_table(key: str, fields: dict[str, Any]) -> str:
 
 
 def with_sources(text: str, path: str, new: Sequence[NewSource]) -> str:
-    """`text` with the `new` sources appended. Raises RegistryError (naming `path`, the source and the field)
-    when the result would not load: a bad value, a key already there, a file that is not a registry."""
+    """`text` with the `new` sources appended. Raises RegistryError (naming `path`, the source or the rule or
+    notifier, and the field) when the result would not load: a bad value, a key already there, a file that is not
+    a registry, a bad `[rules.*]` or `[notify.*]` table (which every crawl of the file would refuse)."""
     # a file that is not TOML is refused as it is, before anything is added to it
     existing = parse_document(text, path).get("sources", {}) if text.strip() else {}
     for key, _ in new:
@@ -59,6 +62,9 @@ def with_sources(text: str, path: str, new: Sequence[NewSource]) -> str:
     tables = "\n".join(render_table(key, fields) for key, fields in new)
     combined = text + ("" if text.endswith("\n") else "\n") + "\n" + tables if text.strip() else tables
     parse_registry(combined, path)
+    # after the sources: a rule may name a source this very addition brings
+    parse_rules(parse_document(combined, path), path)
+    parse_notifiers(combined, path)
     return combined
 
 

@@ -310,6 +310,12 @@ def test_add_refuses_a_registry_file_that_does_not_load(sites: ServedSites, tmp_
     result = invoke("add", sites["quiet"] + "/", "--sources", str(broken))
     assert result.exit_code == 2 and "field 'feed': not an http(s) URL" in result.stderr
     assert broken.read_text() == '[sources.x]\nname = "X"\nfeed = "not a url"\n'
+    bad_rule = tmp_path / "bad_rule.toml"  # a crawl of the file would refuse it: so is adding to it
+    bad_rule.write_text('[rules.energy]\naction = "tag"\ntag = "Energy"\ntitle = "(oil"\n')
+    refused = invoke("add", sites["quiet"] + "/", "--sources", str(bad_rule))
+    assert refused.exit_code == 2 and "Error: %s: rule 'energy', field 'title': bad regular expression" % bad_rule \
+        in refused.stderr, refused.output
+    assert bad_rule.read_text() == '[rules.energy]\naction = "tag"\ntag = "Energy"\ntitle = "(oil"\n'
     nowhere = invoke("add", sites["quiet"] + "/", "--sources", str(tmp_path / "no" / "dir" / "r.toml"))
     assert nowhere.exit_code == 2 and "Error: no folder %s to create the registry r.toml in" % (
         tmp_path / "no" / "dir") in nowhere.stderr

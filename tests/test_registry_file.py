@@ -35,3 +35,17 @@ def test_keys_from_host_names_are_valid_keys(url: str, key: str) -> None:
     assert key_from_url(url) == key
     check_key(key, "r.toml")
     assert unique_key(key, {key}) == key[:62] + "-2" and len(unique_key(key, {key, key[:62] + "-2"})) <= 64
+
+
+def test_the_result_must_load_whole_rules_and_notifiers_too() -> None:
+    feed = ("b", {"name": "B", "feed": "https://b.example/f"})
+    text = '[sources.a]\nname = "A"\nfeed = "https://a.example/f"\n\n[rules.energy]\naction = "tag"\ntag = "Energy"\n'
+    with pytest.raises(RegistryError, match=r"r.toml: rule 'energy', field 'title': bad regular expression '\(oil'"):
+        with_sources(text + "title = '(oil'\n", "r.toml", [feed])
+    with pytest.raises(RegistryError, match="r.toml: notifier 'hook', field 'webhook'"):
+        with_sources('[notify.hook]\nwebhook = "ftp://h.example/"\n', "r.toml", [feed])
+    # a rule naming a source the addition brings: the file loads once it is added
+    named = text + "source = 'b'\n"
+    assert parse_registry(with_sources(named, "r.toml", [feed]))["b"].name == "B"
+    with pytest.raises(RegistryError, match="rule 'energy', field 'source': no source 'b'"):
+        with_sources(named, "r.toml", [("c", {"name": "C", "feed": "https://c.example/f"})])
