@@ -65,6 +65,9 @@ def test_search_answers_a_json_feed_of_the_hits(server: Server) -> None:
     assert found(server, "q=%22water-sharing%22") == ["water"]
     assert found(server, "q=bish*&limit=5") == ["rail"]
     assert found(server, "q=%3Cscript%3E") == ["evil"]  # the hostile title's word, as text
+    # a query with controls and a bidi override: searched without them, and the feed's title has none
+    odd = server.get("/search?q=wa%00ter%1b%E2%80%AE+deal").json()
+    assert odd["title"] == "News aggregator: water deal" and [i["id"] for i in odd["items"]] == ["water"]
 
 
 def test_hidden_stories_are_never_found(server: Server) -> None:

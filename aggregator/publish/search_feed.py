@@ -14,6 +14,7 @@ from aggregator.publish.atom import feed_updated
 from aggregator.publish.jsonfeed import VERSION, rfc3339, story_item
 from aggregator.store.model import Sighting, StoryStorage
 from aggregator.store.search import Hit, search
+from aggregator.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ def search_document(storage: StoryStorage, text: str, *, limit: int, since: date
     string). Raises SearchQueryError for a query with nothing to search for."""
     hits = search(storage, text, limit=limit, since=since, source=source)
     feed_url = urljoin(base_url, "search") + "?" + urlencode([("q", text)]) + ("&" + filters if filters else "")
-    document = build_search_feed(storage, hits, title="%s: %s" % (title, text), home_page_url=base_url,
+    # the query as the search read it (`parse_query` cleans it too): no control or bidi override in a title
+    shown = " ".join(clean_text(text).split())
+    document = build_search_feed(storage, hits, title="%s: %s" % (title, shown), home_page_url=base_url,
                                  feed_url=feed_url)
     # As for the feeds: each story's last change, which the document does not show, and its newest date.
     changed = [datetime.fromisoformat(date) for date in (rfc3339(hit.story.updated) for hit in hits) if date]
