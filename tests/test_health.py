@@ -58,6 +58,18 @@ def record(log: RunLog, sources: list[str], stats: dict[str, Any], reason: str =
     return run_id
 
 
+def test_every_option_of_the_command_says_what_it_does() -> None:
+    from click.testing import CliRunner
+
+    from aggregator.ops.cli import main
+    from aggregator.ops.cli_health import health
+
+    assert all(option.help for option in health.params if option.name != "help"), [
+        option.name for option in health.params if not getattr(option, "help", None)]
+    shown = CliRunner().invoke(main, ["health", "--help"]).output
+    assert "one JSON document (what `serve` answers at /health)" in " ".join(shown.split())
+
+
 def test_counts_are_read_back_per_source() -> None:
     stats = {**counters("a", index_ok=2, entries_new=5, error=("timeout", "http://a.example/x")),
              **counters("b", index_failed=1), "aggregator/errors/timeout": 1, "downloader/response_count": 9}

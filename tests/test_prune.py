@@ -235,3 +235,19 @@ def test_a_dry_run_counts_a_database_on_a_read_only_file_system(tmp_path: Path) 
     out, err = removing.communicate(timeout=120)
     assert removing.returncode == 2 and err.startswith("Error: ") and "Traceback" not in err, err
     assert sorted(path.name for path in source.iterdir()) == ["news.db"]
+
+
+def test_sources_and_db_as_for_crawl(tmp_path: Path) -> None:
+    db = tmp_path / "news.db"
+    fill(Backend("sqlite", str(db), sqlite3.IntegrityError, sqlite3.Error), old=1, recent=1)
+    registry = tmp_path / "sources.toml"
+    registry.write_text('[sources.a]\nname = "A"\nfeed = "https://a.example/feed"\n')
+    named = CliRunner().invoke(main, ["prune", "--older-than", "90d", "--dry-run", "--db", str(db),
+                                      "--sources", str(registry)])
+    assert named.exit_code == 0 and "  stories:              1\n" in named.output, named.output
+    registry.write_text(registry.read_text() + '\n[rules.energy]\naction = "hide"\ntitle = "(oil"\n')
+    env = {"AGGREGATOR_DB": str(db), "AGGREGATOR_SOURCES": str(registry)}
+    refused = CliRunner().invoke(main, ["prune", "--older-than", "90d"], env=env)
+    assert refused.exit_code == 2 and "rule 'energy', field 'title': bad regular expression" in refused.output
+    assert Backend("sqlite", str(db), sqlite3.IntegrityError, sqlite3.Error).query(
+        "SELECT count(*) FROM stories") == [(3,)]  # old00, new00, kept: nothing removed

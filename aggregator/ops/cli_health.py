@@ -66,7 +66,7 @@ def health_lines(report: Sequence[SourceHealth]) -> list[str]:
 @db_option
 @sources_option
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+              show_default=True, help="A table, or one JSON document (what `serve` answers at /health).")
 def health(db: str, sources_file: str | None, output_format: str) -> None:
     """Each source's state (ok, degraded, failing), last success and error, new stories per day, the share of
     article pages that gave an article, and its polling interval; exits 1 when a source is failing."""

@@ -20,8 +20,10 @@ from aggregator.ops.cli_options import (
     check_redis,
     database_trouble,
     db_option,
+    load_sources,
     log_level_option,
     open_existing,
+    sources_option,
 )
 
 if TYPE_CHECKING:
@@ -103,11 +105,13 @@ def open_index_entries(storage: SQLStorage, db: str, redis_url: str | None) -> I
               help="Remove the stories last seen longer ago than AGE: 90d, 12w, 36h (a number alone: days).")
 @click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
 @db_option
+@sources_option
 @click.option("--wait", is_flag=True, help="If a crawl runs on this database, wait for it (default: exit 5).")
 @click.option("--redis", "redis_url", envvar="AGGREGATOR_REDIS", default=None, metavar="URL",
               help="The shared dedup index of distributed crawls, whose entries go too.")
 @log_level_option
-def prune(older_than: str, dry_run: bool, db: str, wait: bool, redis_url: str | None, log_level: str) -> None:
+def prune(older_than: str, dry_run: bool, db: str, sources_file: str | None, wait: bool, redis_url: str | None,
+          log_level: str) -> None:
     """Remove the stories last seen before --older-than, with their sightings, versions, search rows and dedup
     index entries; SQLite's freed space goes back to the disk."""
     from aggregator.store.backends import database_errors, display_url, open_reader, open_storage
@@ -119,6 +123,7 @@ def prune(older_than: str, dry_run: bool, db: str, wait: bool, redis_url: str | 
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
     before = cutoff(older_than, datetime.now(UTC))
+    load_sources(sources_file)  # --sources / AGGREGATOR_SOURCES as for `crawl`: a bad registry is refused, exit 2
     if redis_url:
         check_redis(redis_url)
     # a dry run only reads: opened as the reading commands open it, so a read-only database can be counted
