@@ -1,6 +1,9 @@
 """OPML 2.0 subscription lists, both ways: the feeds of an OPML file (their folders as categories), and OPML
 written from the registry's sources (their categories as folders). A category nested in folders is their
-path, outermost first, joined with "/" ("News/Tech"), and is written back as the same nested folders.
+path, outermost first, joined with "/" ("News/Tech"), and is written back as the same nested folders. Each
+feed's outline also carries its source's key (`aggregator:key`, in a namespace of ours that other readers
+ignore), so that an import of our own export makes the same sources again: same keys, a source's feeds one
+source.
 
 Owns the format only: reads and writes no file, fetches nothing. Parsed with the standard library's expat,
 with every DOCTYPE that declares something refused: no entity is ever expanded, no DTD or external entity
@@ -22,7 +25,11 @@ from aggregator.text import clean_text
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OPMLError", "Subscription", "SubscriptionList", "parse_opml", "render_opml"]
+__all__ = ["KEY_ATTRIBUTE", "NAMESPACE", "OPMLError", "Subscription", "SubscriptionList", "parse_opml",
+           "render_opml"]
+
+NAMESPACE = "urn:news-aggregator:opml:1"
+KEY_ATTRIBUTE = "aggregator:key"  # the prefix is declared for NAMESPACE on <opml>
 
 
 class OPMLError(ValueError):
@@ -38,6 +45,7 @@ class Subscription:
     homepage: str | None = None
     category: str | None = None  # its folders, outermost first, joined with "/"
     language: str | None = None
+    key: str | None = None  # the source key our export wrote (unchecked: the registry checks it)
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,8 @@ class _Reader:
             folders = [outline.folder for outline in self.outlines if outline.folder]
             category = "/".join(folders) if folders else _first_category(attrs.get("category"))
             self.subscriptions.append(Subscription(feed=feed, title=text, homepage=attrs.get("htmlurl"),
-                                                   category=category, language=attrs.get("language")))
+                                                   category=category, language=attrs.get("language"),
+                                                   key=attrs.get(KEY_ATTRIBUTE)))
             self.outlines.append(_Outline(is_feed=True))
         else:
             self.outlines.append(_Outline(is_feed=False, folder=text))
@@ -176,10 +185,11 @@ def render_opml(sources: Iterable[Source], title: str, created: datetime) -> tup
                 folder = folder.folder(name.strip())
         for feed in source.feeds:
             attributes = {"type": "rss", "text": source.name, "title": source.name, "xmlUrl": feed,
-                          "htmlUrl": source.homepage, "language": source.language}
+                          "htmlUrl": source.homepage, "language": source.language, KEY_ATTRIBUTE: source.key}
             folder.items.append("<outline %s/>" % " ".join(
                 "%s=%s" % (name, quoteattr(_xml_text(value))) for name, value in attributes.items() if value))
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<opml version="2.0">', "  <head>",
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             '<opml version="2.0" xmlns:%s=%s>' % (KEY_ATTRIBUTE.split(":")[0], quoteattr(NAMESPACE)), "  <head>",
              "    <title>%s</title>" % escape(_xml_text(title)),
              "    <dateCreated>%s</dateCreated>" % format_datetime(created), "  </head>", "  <body>"]
     lines += _outlines(root, 2)

@@ -124,3 +124,30 @@ def test_opml_export_and_import_round_trip(registry: Path, tmp_path: Path) -> No
     original, copied = load_registry(registry), load_registry(fresh)
     assert [(s.name, s.feeds, s.homepage, s.category, s.language) for s in original.values()] == \
         [(s.name, s.feeds, s.homepage, s.category, s.language) for s in copied.values()]
+
+
+def test_an_export_imported_makes_the_same_sources_keys_and_all(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[sources.harbour-news]\nname = "Harbour Gazette"\nfeed = ["https://harbour.example/news.rss",'
+                    ' "https://harbour.example/sport.rss"]\nhomepage = "https://harbour.example/"\ncategory = "Local"\n'
+                    '\n[sources.wire]\nname = "Wire"\nfeed = "https://feeds.wire.example/all"\nlanguage = "en"\n', "utf-8")
+    exported = tmp_path / "mine.opml"
+    assert invoke("opml", "export", "-o", str(exported), "--sources", str(mine)).exit_code == 0
+    root = ElementTree.parse(exported).getroot()  # the key in a namespace of ours, declared: valid for any reader
+    assert [o.get("{urn:news-aggregator:opml:1}key") for o in root.iter("outline") if o.get("xmlUrl")] == [
+        "harbour-news", "harbour-news", "wire"]
+    fresh = tmp_path / "fresh.toml"
+    result = invoke("opml", "import", str(exported), "--sources", str(fresh))
+    assert result.exit_code == 0, result.output
+    assert "adding https://harbour.example/sport.rss to harbour-news" in result.stdout.splitlines()
+
+    def described(path: Path) -> list[tuple[object, ...]]:
+        return [(s.key, s.name, s.feeds, s.homepage, s.category, s.language) for s in load_registry(path).values()]
+
+    assert described(fresh) == described(mine)
+    # into a registry where the key is taken: a key of its own, the source's feeds still one source
+    taken = tmp_path / "taken.toml"
+    taken.write_text('[sources.harbour-news]\nname = "Other"\nfeed = "https://other.example/rss"\n', "utf-8")
+    assert invoke("opml", "import", str(exported), "--sources", str(taken)).exit_code == 0
+    assert load_registry(taken)["harbour"].feeds == ("https://harbour.example/news.rss",
+                                                     "https://harbour.example/sport.rss")

@@ -35,6 +35,7 @@ from aggregator.sources import (
     registry_path,
 )
 from aggregator.text import clean_text
+from aggregator.urls import canonical_url
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,7 @@ def opml_import(file: str, sources_file: str | None) -> None:
     listed: dict[str, str] = {}  # this file's feeds added so far
     taken = set(registry.sources)
     new: list[NewSource] = []
+    exported: dict[str, int] = {}  # a key our export wrote -> its source's place in `new` (its other feeds join it)
     for ignored in subscriptions.ignored:
         click.echo("skipped %s" % ignored)
     for subscription in subscriptions.subscriptions:
@@ -214,8 +216,12 @@ def opml_import(file: str, sources_file: str | None) -> None:
         if twice:
             click.echo("skipped %s: listed before in this file, as '%s'" % twice)
             continue
+        if subscription.key in exported:  # another feed of one source of ours
+            _add_feed(new, exported[subscription.key], subscription.feed, file, listed)
+            continue
         homepage = subscription.homepage if _is_http(subscription.homepage) else None
-        key = unique_key(key_from_url(homepage or subscription.feed), taken)
+        key = _kept_key(subscription.key, taken, file) or unique_key(key_from_url(homepage or subscription.feed),
+                                                                     taken)
         fields: dict[str, Any] = {
             "name": _name(subscription.title, urlsplit(homepage or subscription.feed).hostname) or key,
             "feed": subscription.feed, "homepage": homepage, "category": subscription.category,
@@ -225,6 +231,8 @@ def opml_import(file: str, sources_file: str | None) -> None:
         except RegistryError as exc:
             click.echo("skipped %s: %s" % (subscription.feed, str(exc).removeprefix(file + ": ")))
             continue
+        if subscription.key:  # kept if it was free, else made anew: the source's other feeds join it all the same
+            exported[subscription.key] = len(new)
         new.append((key, fields))
         taken.add(key)
         listed.update(registered_urls({key: source}))
@@ -236,6 +244,32 @@ def opml_import(file: str, sources_file: str | None) -> None:
     _write(registry, new)
     click.echo("%s %s with %d source%s from %s." % ("Added to" if registry.text else "Created", registry.name,
                                                     len(new), "" if len(new) == 1 else "s", file))
+
+
+def _kept_key(key: str | None, taken: set[str], file: str) -> str | None:
+    """The key our export wrote for a feed's source, when the registry would take it and it is free."""
+    if not key or key in taken:
+        return None
+    try:
+        check_key(key, file)
+    except RegistryError:
+        return None
+    return key
+
+
+def _add_feed(new: list[NewSource], at: int, feed: str, file: str, listed: dict[str, str]) -> None:
+    """Add `feed` to the source being imported at `new[at]` (one source of ours, exported as an outline per feed)."""
+    key, fields = new[at]
+    feeds = fields["feed"] if isinstance(fields["feed"], list) else [fields["feed"]]
+    grown = {**fields, "feed": [*feeds, feed]}
+    try:
+        check_source(key, grown, file)
+    except RegistryError as exc:
+        click.echo("skipped %s: %s" % (feed, str(exc).removeprefix(file + ": ")))
+        return
+    new[at] = (key, grown)
+    listed[canonical_url(feed)] = key
+    click.echo("adding %s to %s" % (feed, key))
 
 
 def _is_http(url: str | None) -> bool:
