@@ -31,6 +31,7 @@ from aggregator.extract.dates import (
     with_zone_offset,
 )
 from aggregator.extract.json_payload import payload_text
+from aggregator.extract.metadata_only import Extraction
 from aggregator.extract.page_metadata import (
     PageMetadata,
     clean_authors,
@@ -49,7 +50,7 @@ from aggregator.text import clean_article
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Article", "clean_body", "extract_article"]
+__all__ = ["Article", "Extraction", "clean_body", "extract_article", "extract_page"]
 
 WORD = re.compile(r"\w+")
 # Fewer words than this is a menu or a caption, not an article body.
@@ -83,18 +84,30 @@ def extract_article(
     paths for trafilatura's raw-tree prunes (defaults to those checked once per process against the
     installed trafilatura).
     """
+    return extract_page(html, url, hints, now, prunes).article
+
+
+def extract_page(
+    html: str,
+    url: str | None = None,
+    hints: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    prunes: FastPrunes | None = None,
+) -> Extraction:
+    """`extract_article`'s article, and whether the page declares itself an article (which decides whether a
+    short body still makes a story: `aggregator.extract.metadata_only`)."""
     hints = hints or {}
     if not html or not html.strip():
-        return None
+        return Extraction(None)
     tree = parse_html(html)
     if tree is None:
-        return None
+        return Extraction(None)
     page = read_page_metadata(tree, url)
     text = extract_body(tree, url, page, hints, prunes or installed_fast_prunes())
     if not text:
         if not page.declares_article:
             logger.debug("no article body in %s", url)
-            return None
+            return Extraction(None)
         # an article whose body we cannot read still has a title, authors and a date worth keeping
         logger.debug("article without an extractable body in %s; keeping its metadata", url)
         text = ""
@@ -105,7 +118,7 @@ def extract_article(
     dates = reconcile_dates(_date_candidates(tree, url, page, hints), now=now)
     # Page text enters here: a lone surrogate or a control character stops at the extractor, so whoever
     # calls it (the worker, which then signs this text; the CLI) gets what will be stored and exported.
-    return clean_article(Article(
+    article = clean_article(Article(
         text=text,
         title=title,
         authors=authors,
@@ -120,6 +133,7 @@ def extract_article(
         canonical_link=page.canonical_link,
         og_url=page.og_url,
     ))
+    return Extraction(article, page.declares_article)
 
 
 def extract_body(

@@ -18,10 +18,11 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, NamedTuple
 
 from aggregator.dedup.fingerprint import Fingerprint, Signer
 from aggregator.extract.encoding import decode_page
+from aggregator.extract.metadata_only import keeps_metadata, metadata_text
 from aggregator.items import Article
 
 # The extractor (trafilatura, lxml, htmldate) is imported by the workers, preloaded once in the forkserver;
@@ -63,24 +64,42 @@ def _die_with_parent() -> None:
         pass
 
 
-# What a worker sends back for a page: the article (None: no body), its fingerprint's bytes, and the
-# problem found with its charset declarations (None when they were right).
-Result = tuple[Article | None, bytes | None, str | None]
+# What a worker sends back for a page: the article (None: no body), its fingerprint's bytes, the problem
+# found with its charset declarations (None when they were right) and, from the extractor's own task only,
+# whether the article is worth its metadata without a body (`aggregator.extract.metadata_only`).
+Result = tuple[Article | None, bytes | None, str | None] | tuple[Article | None, bytes | None, str | None, bool]
+
+
+class PageResult(NamedTuple):
+    """One fetched page, extracted: see `Result`; the fingerprint is of the body, or of `metadata_text` when
+    the body is empty and the article keeps its metadata."""
+
+    article: Article | None
+    fingerprint: Fingerprint | None
+    charset_problem: str | None
+    keeps_metadata: bool = False
 
 
 def _extract_and_sign(signer: Signer | None, body: bytes, content_type: str | None, url: str,
                       hints: dict[str, Any]) -> Result:
-    from aggregator.extract.extractor import extract_article
+    from aggregator.extract.extractor import extract_page
 
     page = decode_page(body, content_type)
-    article = extract_article(page.text, url=url, hints=hints)
-    if article is None or signer is None:
-        return article, None, page.problem
-    return article, signer.fingerprint(article.text).to_bytes(), page.problem
+    extraction = extract_page(page.text, url=url, hints=hints)
+    article = extraction.article
+    if article is None:
+        return None, None, page.problem, False
+    keeps = keeps_metadata(article, extraction.declares_article)
+    # an empty text would sign every bodiless article alike: those worth keeping are signed on what they have
+    text = article.text or (metadata_text(article) if keeps else "")
+    if signer is None or not text:
+        return article, None, page.problem, keeps
+    return article, signer.fingerprint(text).to_bytes(), page.problem, keeps
 
 
 def extract_and_sign(body: bytes, content_type: str | None, url: str, hints: dict[str, Any]) -> Result:
-    """The work done for one page in a worker: decoding, extraction, then the fingerprint of the body text."""
+    """The work done for one page in a worker: decoding, extraction, then the fingerprint of the body text (of
+    the title and description for an article kept without a body)."""
     return _extract_and_sign(_signer, body, content_type, url, hints)
 
 
@@ -182,12 +201,18 @@ class ExtractionPool:
     async def run(self, body: bytes, content_type: str | None, url: str,
                   hints: dict[str, Any]) -> tuple[Article | None, Fingerprint | None, str | None]:
         """(article, fingerprint, charset problem) of one fetched page."""
+        result = await self.extract(body, content_type, url, hints)
+        return result.article, result.fingerprint, result.charset_problem
+
+    async def extract(self, body: bytes, content_type: str | None, url: str, hints: dict[str, Any]) -> PageResult:
+        """One fetched page, extracted and signed (see `PageResult`)."""
         if self.workers == 0 and self.task is extract_and_sign:
-            article, data, problem = _extract_and_sign(self._inline_signer, body, content_type, url, hints)
+            result = _extract_and_sign(self._inline_signer, body, content_type, url, hints)
         else:
-            article, data, problem = await self.call(self.task, body, content_type, url, hints,
-                                                     what="extracting %s" % url)
-        return article, Fingerprint.from_bytes(data) if data is not None else None, problem
+            result = await self.call(self.task, body, content_type, url, hints, what="extracting %s" % url)
+        article, data, problem, *rest = result
+        return PageResult(article, Fingerprint.from_bytes(data) if data is not None else None, problem,
+                          bool(rest and rest[0]))
 
     async def sign(self, text: str, furniture: frozenset[str] = frozenset()) -> Fingerprint | None:
         """The fingerprint of a text changed after extraction, taken in a worker (inline with `workers=0`), so

@@ -2,6 +2,7 @@
 
 Each item carries the `_aggregator` extension: the story's `source`, `first_seen` and its `sightings`, one
 per place the story was seen (itself included). A story without a known date has no `date_published`. A story
+kept for its metadata alone (no readable body) has its description as `content_text` and `metadata_only`. A story
 a filter rule hides is not in the feed; the tags rules added are in its `tags`, after the publisher's.
 Reads storage; never writes it.
 """
@@ -70,7 +71,8 @@ def story_item(story: Story, sightings: list[Sighting]) -> dict[str, Any]:
         "id": story.id,
         "url": story.url,
         "title": story.title,
-        "content_text": story.text,
+        # a metadata-only story (a video story: no readable body) stands for its text with its description
+        "content_text": story.text or story.summary or story.title,
         "summary": story.summary or summarize(story.text),
         # A story without a date has none here (JSON Feed allows it): its first sighting is no publication date.
         "date_published": rfc3339(story.date_published),
@@ -85,6 +87,8 @@ def story_item(story: Story, sightings: list[Sighting]) -> dict[str, Any]:
             "sightings": [_sighting(s) for s in sightings],
         },
     }
+    if not story.text:
+        item["_aggregator"]["metadata_only"] = True
     return {key: value for key, value in item.items() if value not in (None, [], "")}
 
 
