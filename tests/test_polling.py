@@ -19,7 +19,7 @@ HOUR = 3600.0
 
 def run(run_id: int, **counts: int) -> SourceRun:
     return SourceRun(run_id, "src", "2026-11-27T10:00:00+00:00", "2026-11-27T10:01:00+00:00", "finished",
-                     SourceCounts("src", **counts))
+                     SourceCounts("src", **counts))  # type: ignore[arg-type]  # the int columns, by name
 
 
 READ = {"index_ok": 1}
@@ -74,6 +74,9 @@ def test_failed_runs_back_off_and_recovery_returns_to_every() -> None:
     assert two.seconds == 4 * HOUR
     three = next_interval(two.seconds, history(refused, refused, refused, READ), bounds)
     assert three.seconds == 6 * HOUR and three.reason.endswith("(its max_interval)")
+    defaults = next_interval(HOUR, history(refused, refused, refused, refused, READ), Bounds.of(HOUR))
+    assert (defaults.seconds, defaults.reason) == (8 * HOUR, "4 failed runs in a row (no index page could be read), "
+                                                   "backing off: 8h (the longest without a max_interval)")
     back = next_interval(three.seconds, history({**READ, "entries_new": 5}, refused, refused, refused, READ), bounds)
     assert back.seconds == HOUR and back.reason == "read again after failed runs: back to its every: 1h"
     # every article page failing is a failed run too

@@ -56,6 +56,8 @@ class Bounds:
     start: float
     low: float
     high: float
+    low_given: bool = True  # low is the source's min_interval (else the default made from its every)
+    high_given: bool = True  # high is the source's max_interval
 
     def __post_init__(self) -> None:
         if not 0 < self.low <= self.high:
@@ -73,7 +75,9 @@ class Bounds:
             low = min(low, high)
         if max_interval is None:
             high = max(high, low)
-        return cls(start=min(max(every, low), high), low=low, high=high)
+        return cls(start=min(max(every, low), high), low=low, high=high,
+                   low_given=min_interval is not None and low == min_interval,
+                   high_given=max_interval is not None and high == max_interval)
 
     def clamp(self, seconds: float) -> float:
         return min(max(seconds, self.low), self.high)
@@ -89,8 +93,11 @@ class Decision:
 
 def _bounded(bounds: Bounds, seconds: float, why: str) -> Decision:
     chosen = bounds.clamp(seconds)
-    limit = " (its max_interval)" if chosen == bounds.high != seconds else \
-        " (its min_interval)" if chosen == bounds.low != seconds else ""
+    # a source without max_interval (min_interval) has a default bound: never name a field it does not have
+    high = "its max_interval" if bounds.high_given else "the longest without a max_interval"
+    low = "its min_interval" if bounds.low_given else "the shortest without a min_interval"
+    limit = " (%s)" % high if chosen == bounds.high != seconds else \
+        " (%s)" % low if chosen == bounds.low != seconds else ""
     return Decision(chosen, "%s: %s%s" % (why, duration(chosen), limit))
 
 
