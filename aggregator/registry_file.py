@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import tomlkit
 
@@ -25,7 +25,7 @@ from aggregator.urls import canonical_url
 logger = logging.getLogger(__name__)
 
 __all__ = ["NewSource", "check_key", "check_source", "key_from_url", "registered_urls", "render_table",
-           "unique_key", "with_sources"]
+           "shown_url", "unique_key", "with_sources"]
 
 NewSource = tuple[str, dict[str, Any]]  # (key, the table's fields in the order they are written)
 
@@ -35,6 +35,7 @@ _SERVICE_LABELS = frozenset({"www", "www2", "m", "amp", "feeds", "feed", "rss"})
 # Second-level labels under a two-letter country domain: "bbc.co.uk" is "bbc", "abc.net.au" is "abc".
 _GENERIC_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "ac", "gov", "edu", "or", "ne", "go"})
 _NOT_KEY = re.compile(r"[^a-z0-9_-]+")
+URL_FIELDS = ("feed", "listing", "sitemap", "homepage")  # the fields of a new source that hold URLs
 
 
 def render_table(key: str, fields: dict[str, Any]) -> str:
@@ -69,8 +70,27 @@ def with_sources(text: str, path: str, new: Sequence[NewSource]) -> str:
 
 
 def check_source(key: str, fields: dict[str, Any], path: str) -> Source:
-    """The source as the registry would load it, alone: RegistryError names what it refuses and why."""
-    return parse_registry(render_table(key, fields), path)[key]
+    """The source as the registry would load it, alone: RegistryError names what it refuses and why. A URL with
+    a user name or password in it is refused too: the crawl cannot send them (it takes them for the host)."""
+    source = parse_registry(render_table(key, fields), path)[key]
+    for field in URL_FIELDS:
+        value = fields.get(field)
+        for url in [value] if isinstance(value, str) else value or ():
+            if "@" in urlsplit(url).netloc:
+                raise RegistryError("%s: source %r, field %r: a user name or password in %s is not supported (the"
+                                    " crawl cannot send them)" % (path, key, field, shown_url(url)))
+    return source
+
+
+def shown_url(url: str) -> str:
+    """`url` as it may be printed: a user name and password in it replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def check_key(key: str, path: str) -> None:

@@ -254,6 +254,16 @@ def test_add_refuses_what_cannot_be_fetched_or_used(sites: ServedSites, registry
         refused(result.output, registry, before)
     not_http = invoke("add", "ftp://example.org/feed", "--sources", str(registry))
     assert not_http.exit_code == 2 and "Error: Invalid value for 'URL': not an http(s) URL" in not_http.stderr
+    sites.reset_hits()
+    quiet = sites["quiet"].split("//")[1]
+    secret = invoke("add", "http://me:s3cret@%s/" % quiet, "--sources", str(registry))  # the crawl takes it for a host
+    assert secret.exit_code == 2 and "s3cret" not in secret.output and sites.hits["quiet"] == []
+    assert "Error: Invalid value for 'URL': a user name or password in the URL is not supported: http://***@%s/" \
+        % quiet in secret.stderr
+    for bad in ("http://127.0.0.1:99999/", "http://127.0.0.1:port/", "http://[::1/"):  # were tracebacks
+        unusable = invoke("add", bad, "--sources", str(registry))
+        assert unusable.exit_code == 2 and "Error: Invalid value for 'URL': not a usable URL" in unusable.stderr, bad
+    refused(secret.output, registry, before)
 
 
 def test_add_refuses_server_errors_loops_timeouts_and_huge_pages(registry: Path) -> None:

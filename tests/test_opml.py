@@ -130,7 +130,8 @@ def test_an_export_imported_makes_the_same_sources_keys_and_all(tmp_path: Path) 
     mine = tmp_path / "mine.toml"
     mine.write_text('[sources.harbour-news]\nname = "Harbour Gazette"\nfeed = ["https://harbour.example/news.rss",'
                     ' "https://harbour.example/sport.rss"]\nhomepage = "https://harbour.example/"\ncategory = "Local"\n'
-                    '\n[sources.wire]\nname = "Wire"\nfeed = "https://feeds.wire.example/all"\nlanguage = "en"\n', "utf-8")
+                    '\n[sources.wire]\nname = "Wire"\nfeed = "https://feeds.wire.example/all"\nlanguage = "en"\n',
+                    "utf-8")
     exported = tmp_path / "mine.opml"
     assert invoke("opml", "export", "-o", str(exported), "--sources", str(mine)).exit_code == 0
     root = ElementTree.parse(exported).getroot()  # the key in a namespace of ours, declared: valid for any reader
@@ -151,3 +152,16 @@ def test_an_export_imported_makes_the_same_sources_keys_and_all(tmp_path: Path) 
     assert invoke("opml", "import", str(exported), "--sources", str(taken)).exit_code == 0
     assert load_registry(taken)["harbour"].feeds == ("https://harbour.example/news.rss",
                                                      "https://harbour.example/sport.rss")
+
+
+def test_a_feed_with_a_password_in_its_url_is_skipped_without_showing_it(tmp_path: Path) -> None:
+    opml = tmp_path / "reader.opml"
+    opml.write_text('<opml version="2.0"><body><outline text="Paid" xmlUrl="https://me:s3cret@paid.example/rss"/>'
+                    '<outline text="Free" xmlUrl="https://free.example/rss"/></body></opml>', "utf-8")
+    fresh = tmp_path / "fresh.toml"
+    result = invoke("opml", "import", str(opml), "--sources", str(fresh))
+    assert result.exit_code == 0 and "s3cret" not in result.output, result.output
+    assert result.stdout.splitlines()[0] == ("skipped https://***@paid.example/rss: source 'paid', field 'feed': a user"
+                                             " name or password in https://***@paid.example/rss is not supported (the"
+                                             " crawl cannot send them)")
+    assert list(load_registry(fresh)) == ["free"]

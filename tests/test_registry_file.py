@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.registry_file import check_key, key_from_url, unique_key, with_sources
+from aggregator.registry_file import check_key, check_source, key_from_url, shown_url, unique_key, with_sources
 from aggregator.sources import RegistryError, parse_registry
 
 
@@ -49,3 +49,14 @@ def test_the_result_must_load_whole_rules_and_notifiers_too() -> None:
     assert parse_registry(with_sources(named, "r.toml", [feed]))["b"].name == "B"
     with pytest.raises(RegistryError, match="rule 'energy', field 'source': no source 'b'"):
         with_sources(named, "r.toml", [("c", {"name": "C", "feed": "https://c.example/f"})])
+
+
+def test_a_url_with_a_user_name_or_password_is_refused_without_showing_it() -> None:
+    with pytest.raises(RegistryError, match=r"r.toml: source 'a', field 'feed': a user name or password in"
+                                            r" https://\*\*\*@a.example/f is not supported") as refused:
+        check_source("a", {"name": "A", "feed": ["https://a.example/g", "https://me:s3cret@a.example/f"]}, "r.toml")
+    assert "s3cret" not in str(refused.value)
+    with pytest.raises(RegistryError, match="field 'homepage'"):
+        check_source("a", {"name": "A", "feed": "https://a.example/g", "homepage": "https://me@a.example/"}, "r.toml")
+    assert shown_url("https://me:pw@a.example:8443/x?y#z") == "https://***@a.example:8443/x?y#z"
+    assert shown_url("https://a.example/@home") == "https://a.example/@home"

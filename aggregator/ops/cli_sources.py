@@ -23,6 +23,7 @@ from aggregator.registry_file import (
     key_from_url,
     registered_as,
     registered_urls,
+    shown_url,
     unique_key,
     with_sources,
 )
@@ -102,9 +103,16 @@ def _name(*candidates: str | None) -> str | None:
 
 
 def _http_url(url: str, hint: str) -> str:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises for a port that is not a number in 0-65535
+    except ValueError:
+        raise click.BadParameter("not a usable URL: %r" % shown_url(url), param_hint=hint) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter("not an http(s) URL: %r" % url, param_hint=hint)
+        raise click.BadParameter("not an http(s) URL: %r" % shown_url(url), param_hint=hint)
+    if "@" in parts.netloc:  # neither the probe nor the crawl can send them: they would be taken for the host
+        raise click.BadParameter("a user name or password in the URL is not supported: %s" % shown_url(url),
+                                 param_hint=hint)
     return url.strip()
 
 
@@ -210,11 +218,11 @@ def opml_import(file: str, sources_file: str | None) -> None:
     for subscription in subscriptions.subscriptions:
         already = registered_as(known, [subscription.feed])
         if already:
-            click.echo("skipped %s: already registered, as '%s'" % already)
+            click.echo("skipped %s: already registered, as '%s'" % (shown_url(already[0]), already[1]))
             continue
         twice = registered_as(listed, [subscription.feed])
         if twice:
-            click.echo("skipped %s: listed before in this file, as '%s'" % twice)
+            click.echo("skipped %s: listed before in this file, as '%s'" % (shown_url(twice[0]), twice[1]))
             continue
         if subscription.key in exported:  # another feed of one source of ours
             _add_feed(new, exported[subscription.key], subscription.feed, file, listed)
@@ -229,7 +237,7 @@ def opml_import(file: str, sources_file: str | None) -> None:
         try:
             source = check_source(key, fields, file)
         except RegistryError as exc:
-            click.echo("skipped %s: %s" % (subscription.feed, str(exc).removeprefix(file + ": ")))
+            click.echo("skipped %s: %s" % (shown_url(subscription.feed), str(exc).removeprefix(file + ": ")))
             continue
         if subscription.key:  # kept if it was free, else made anew: the source's other feeds join it all the same
             exported[subscription.key] = len(new)
@@ -265,7 +273,7 @@ def _add_feed(new: list[NewSource], at: int, feed: str, file: str, listed: dict[
     try:
         check_source(key, grown, file)
     except RegistryError as exc:
-        click.echo("skipped %s: %s" % (feed, str(exc).removeprefix(file + ": ")))
+        click.echo("skipped %s: %s" % (shown_url(feed), str(exc).removeprefix(file + ": ")))
         return
     new[at] = (key, grown)
     listed[canonical_url(feed)] = key
