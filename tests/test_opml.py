@@ -165,3 +165,17 @@ def test_a_feed_with_a_password_in_its_url_is_skipped_without_showing_it(tmp_pat
                                              " name or password in https://***@paid.example/rss is not supported (the"
                                              " crawl cannot send them)")
     assert list(load_registry(fresh)) == ["free"]
+
+
+def test_feed_urls_that_are_no_urls_are_skipped(tmp_path: Path) -> None:
+    opml = tmp_path / "reader.opml"
+    opml.write_text('<opml version="2.0"><body><outline text="Bracket" xmlUrl="http://[::1/feed"/>'
+                    '<outline text="Port" xmlUrl="http://example.org:99999/feed"/>'
+                    '<outline text="Fine" xmlUrl="https://fine.example/rss"/></body></opml>', "utf-8")
+    fresh = tmp_path / "fresh.toml"
+    result = invoke("opml", "import", str(opml), "--sources", str(fresh))
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert result.stdout.splitlines()[:2] == ["skipped http://[::1/feed: not a usable URL (Invalid IPv6 URL)",
+                                              "skipped http://example.org:99999/feed: not a usable URL (Port out of"
+                                              " range 0-65535)"]
+    assert list(load_registry(fresh)) == ["fine"]

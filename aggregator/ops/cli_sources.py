@@ -216,6 +216,10 @@ def opml_import(file: str, sources_file: str | None) -> None:
     for ignored in subscriptions.ignored:
         click.echo("skipped %s" % ignored)
     for subscription in subscriptions.subscriptions:
+        unusable = _unusable(subscription.feed)
+        if unusable:
+            click.echo("skipped %s: %s" % (shown_url(subscription.feed), unusable))
+            continue
         already = registered_as(known, [subscription.feed])
         if already:
             click.echo("skipped %s: already registered, as '%s'" % (shown_url(already[0]), already[1]))
@@ -252,6 +256,17 @@ def opml_import(file: str, sources_file: str | None) -> None:
     _write(registry, new)
     click.echo("%s %s with %d source%s from %s." % ("Added to" if registry.text else "Created", registry.name,
                                                     len(new), "" if len(new) == 1 else "s", file))
+
+
+def _unusable(url: str) -> str | None:
+    """Why `url` is no URL at all (a bad port, an unclosed bracket), else None; what the registry refuses of a
+    URL that parses (`ftp://`) it says itself."""
+    try:
+        urlsplit(url).port  # noqa: B018 - raises for a port that is not a number in 0-65535
+        canonical_url(url)
+    except ValueError as exc:
+        return "not a usable URL (%s)" % exc
+    return None
 
 
 def _kept_key(key: str | None, taken: set[str], file: str) -> str | None:
