@@ -50,6 +50,10 @@ SITES = {
     # nothing but article links: a listing page
     "plain/news.html": "<html><head><title>Plain Post | News</title></head><body>%s</body></html>" % ARTICLE_LINKS,
     "plain/notes.txt": "just some text\n",
+    # links that are no URLs: a feed on port 99999, robots.txt naming sitemaps with an unclosed bracket or that port
+    "odd/index.html": '<html><head><title>Odd Links</title><link rel="alternate" type="application/rss+xml"'
+                      ' href="http://127.0.0.1:99999/feed"></head><body>%s</body></html>' % ARTICLE_LINKS,
+    "odd/robots.txt": "Sitemap: http://[::1/sitemap.xml\nSitemap: http://127.0.0.1:99999/sitemap.xml\n",
 }
 
 
@@ -264,6 +268,16 @@ def test_add_refuses_what_cannot_be_fetched_or_used(sites: ServedSites, registry
         unusable = invoke("add", bad, "--sources", str(registry))
         assert unusable.exit_code == 2 and "Error: Invalid value for 'URL': not a usable URL" in unusable.stderr, bad
     refused(secret.output, registry, before)
+
+
+def test_links_that_are_no_urls_are_passed_over(sites: ServedSites, registry: Path) -> None:
+    result = invoke("add", sites["odd"] + "/", "--sources", str(registry))  # was a traceback (Invalid IPv6 URL)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "  passed over: http://[::1/sitemap.xml: not a usable URL (Invalid IPv6 URL)" in lines
+    assert "  passed over: http://127.0.0.1:99999/sitemap.xml: not a usable URL (Port out of range 0-65535)" in lines
+    assert any(line.startswith("  passed over: http://127.0.0.1:99999/feed: ") for line in lines), lines
+    assert "Found: listing %s/" % sites["odd"] in result.stdout
 
 
 def test_add_refuses_server_errors_loops_timeouts_and_huge_pages(registry: Path) -> None:

@@ -123,7 +123,7 @@ class Prober:
         trusted = trusted or host_port(url)
         current = urldefrag(url)[0]
         for _ in range(self.max_redirects + 1):
-            refusal = self._refusal(current, trusted)
+            refusal = _unusable(current) or self._refusal(current, trusted)
             if refusal:
                 raise ProbeError("%s not fetched: %s" % (current, refusal))
             page = self._get(current)
@@ -260,8 +260,7 @@ class Prober:
             named = dict.fromkeys(sitemaps_from_robots(robots.body.decode("utf-8", "replace")))
             usable = []
             for sitemap in named:
-                refusal = self._refusal(sitemap, trusted) if urlsplit(sitemap).scheme in ("http", "https") \
-                    else "not an http(s) URL"
+                refusal = _unusable(sitemap) or self._refusal(sitemap, trusted)
                 if refusal:
                     passed.append("%s: %s" % (sitemap, refusal))
                 else:
@@ -289,6 +288,19 @@ def _as_feed_or_sitemap(page: Page) -> Found:
                      % (sitemap.kind, len(sitemap.entries), "y" if len(sitemap.entries) == 1 else "ies"), page)
     return Found("feed", (page.url,), "the page itself is a feed (%d entr%s)"
                  % (len(feed.entries), "y" if len(feed.entries) == 1 else "ies"), page, title=feed.title)
+
+
+def _unusable(url: str) -> str | None:
+    """Why `url` cannot be fetched at all, else None: not http(s), or no URL (an unclosed IPv6 bracket, a port
+    past 65535), as a page's links, a Location or a robots.txt line may be."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number in 0-65535
+    except ValueError as exc:
+        return "not a usable URL (%s)" % exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL"
+    return None
 
 
 def _first_text(page: HtmlResponse, query: str) -> str | None:
