@@ -1,9 +1,10 @@
 """Turn one fetched article page (plus what its feed said) into an Article: clean body text and metadata.
 
 Owns the body: trafilatura in precision mode with comments off, a recall fallback when the result is
-implausibly short, and a line-level clean-up of leftovers (the title repeated on top, "Related:" teasers,
-newsletter and follow-us calls at the end). Page metadata lives in `page_metadata`, dates in `dates`.
-Nothing here may know individual sites: every rule must hold for news pages in general.
+implausibly short, a default-mode one when it is a fragment of its container's prose, and a line-level clean-up
+of leftovers (the title repeated on top, "Related:" teasers, newsletter and follow-us calls at the end). Page
+metadata lives in `page_metadata`, dates in `dates`. Nothing here may know individual sites: every rule must
+hold for news pages in general.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from lxml.html import HtmlElement
 from trafilatura.settings import Document
 
 from aggregator.extract.body_cleanup import clean_body
+from aggregator.extract.container_prose import container_prose_words
 from aggregator.extract.datelines import dateline, heading_time
 from aggregator.extract.dates import (
     DateCandidate,
@@ -64,6 +66,11 @@ FAST_MIN_WORDS = 200
 SHORT_AGAINST_JSONLD = 0.6
 SHORT_AGAINST_SUMMARY = 1.5
 FALLBACK_MIN_GAIN = 1.3
+# Below this share of the prose paragraphs in its own <article>/<main> the body is a fragment: the default mode
+# takes over when it reads this much more, and no more than this multiple of that prose.
+SHORT_AGAINST_PROSE = 0.92
+PROSE_MIN_GAIN = 1.15
+PROSE_MAX_SHARE = 1.15
 
 PAYWALL_MARKUP = "//*[contains(@class, 'paywall') or contains(@id, 'paywall') or contains(@class, 'premium')]"
 
@@ -154,14 +161,24 @@ def extract_body(
         SHORT_AGAINST_SUMMARY * _word_count(_plain(hints.get("summary"))),
         1,
     )
+    # the body's opening line is looked for in the page up to three times (its container's prose, split parts,
+    # standfirst): once is enough
+    locate = functools.cache(functools.partial(block_with_text, tree))
     if words < expected:
         fallback = _trafilatura(tree, url, prunes, favor_recall=True)
         if _word_count(fallback) >= max(words * FALLBACK_MIN_GAIN, 1):
             logger.debug("precision extraction too short (%d words) on %s; using recall mode", words, url)
             text = fallback
             words = _word_count(text)
-    # the body's opening line is looked for in the page twice (split parts, standfirst): once is enough
-    locate = functools.cache(functools.partial(block_with_text, tree))
+    elif text and (prose := container_prose_words(tree, text, locate)) and words < SHORT_AGAINST_PROSE * prose:
+        # precision mode kept a fragment of the paragraphs in the body's own container: trafilatura's default
+        # mode, trusted only as far as that container's prose goes (past it lie teasers and comments)
+        fallback = _trafilatura(tree, url, prunes, fast=True)
+        fallback_words = _word_count(fallback)
+        if words * PROSE_MIN_GAIN <= fallback_words <= prose * PROSE_MAX_SHARE:
+            logger.debug("precision extraction a fragment (%d of %d words) on %s; using default mode", words,
+                         prose, url)
+            text, words = fallback, fallback_words
     if text and (joined := rejoin_split_article(tree, text, words, locate)):
         # a mid-article row split the body into same-class parts, of which trafilatura read the first
         text = joined
