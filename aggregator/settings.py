@@ -22,7 +22,7 @@ AGGREGATOR_DEDUP_NUM_PERM = 256  # MinHash permutations per signature
 AGGREGATOR_WORKERS = -1  # extraction worker processes; -1 = one per core, 0 = extract in the crawler itself
 AGGREGATOR_STORE_BATCH_SIZE = 100  # SQLite: items saved per transaction (1 = commit every item)
 AGGREGATOR_STORE_BATCH_SECONDS = 1.0  # SQLite: a batch commits once this old, however few items it holds
-AGGREGATOR_MIN_TEXT_CHARS = 200  # bodies shorter than this are counted as "no article" and not stored
+AGGREGATOR_MIN_TEXT_CHARS = 200  # shorter bodies are "no article", not stored (a declared article with metadata is)
 AGGREGATOR_TEMPLATES = True  # learn each source's page template and remove its lines from new bodies
 AGGREGATOR_TEMPLATE_MIN_PAGES = 3  # a line is template once seen on this many of a source's pages (and 10 %)
 AGGREGATOR_TEMPLATE_MIN_SEEN = 5  # pages of a source learned before any template line is removed

@@ -97,8 +97,10 @@ class TemplatePipeline:
             return TemplateModel(self.rules)
 
     async def process_item(self, item: ArticleItem) -> ArticleItem:
-        model = await self.model(item.source)
         text = item.article.text
+        if not text:  # a metadata-only article (a video story): no lines, and not a page of the template
+            return item
+        model = await self.model(item.source)
         keys = line_keys(text)
         if model.learn(text, item.url, keys):
             self._since_save += 1

@@ -28,3 +28,10 @@ def test_earliest_trustworthy_date_then_most_complete_text() -> None:
     assert choose_primary(first, close) == (True, "most_complete")
     guessed = candidate("https://b.example/1", "2026-11-01T00:00:00+00:00", source="htmldate", length=1100)
     assert choose_primary(first, guessed) == (False, "first_seen")
+
+
+def test_an_item_without_text_is_never_the_primary_item_over_one_with_text() -> None:
+    video = candidate("https://a.example/video", "2026-11-20T07:00:00+00:00", length=0)
+    article = candidate("https://b.example/1", "2026-11-20T10:00:00+00:00")
+    assert choose_primary(article, video) == (False, "has_text")
+    assert choose_primary(video, article) == (True, "has_text")

@@ -265,6 +265,18 @@ def test_the_pipeline_cleans_re_signs_and_keeps_models_across_crawls(tmp_path: P
             ("harbour", 9), ("valley", 1)]
 
 
+def test_a_metadata_only_article_is_not_a_page_of_the_template(tmp_path: Path) -> None:
+    crawler = crawler_for(str(tmp_path / "crawl.db"))
+    pipeline = TemplatePipeline.from_crawler(crawler)
+    video = ArticleItem(url="https://harbour.example/video-1", source="harbour")
+    video.article = Article(text="", title="A video story")
+    through(pipeline, [video, *pages("harbour", range(2))])
+    pipeline.close_spider()
+    crawl_resources(crawler).close()
+    with sqlite3.connect(str(tmp_path / "crawl.db")) as check:
+        assert check.execute("SELECT pages FROM source_templates").fetchall() == [(2,)]
+
+
 def test_the_pipeline_can_be_switched_off(tmp_path: Path) -> None:
     from scrapy.exceptions import NotConfigured
 

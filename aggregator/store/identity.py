@@ -1,8 +1,9 @@
 """Which item of a story stands for it across outlets: the story's primary item, chosen deliberately.
 
 Pure decisions over what storage knows of two items of one story; storage applies and records them.
-In order: a page's own canonical URL (`rel=canonical`/`og:url`) naming the other outlet's URL; the earlier
-trustworthy publication date; the clearly more complete text; else the item seen first stays.
+In order: an item with text over one without (a metadata-only item: a video story); a page's own canonical
+URL (`rel=canonical`/`og:url`) naming the other outlet's URL; the earlier trustworthy publication date; the
+clearly more complete text; else the item seen first stays.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def _trusted(candidate: Candidate) -> datetime | None:
 
 def choose_primary(current: Candidate, new: Candidate) -> tuple[bool, str]:
     """(whether `new` should replace `current` as the story's primary item, the reason)."""
+    if (new.text_length == 0) != (current.text_length == 0):
+        # what a reader is shown must be an article, never an empty body with a headline, whoever was first
+        return current.text_length == 0, "has_text"
     if new.canonical_claim and new.canonical_claim == current.url:
         return False, "declared_canonical"
     if current.canonical_claim and current.canonical_claim == new.url:
