@@ -56,4 +56,12 @@ def parse_instant(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(re.sub(r"(?<=\d)[zZ]$", "+00:00", text))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not parsed.tzinfo:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        # a valid date whose UTC falls outside years 1-9999 ("9999-12-31T23:59-05:00"): the first or last instant
+        # there is, so it compares and converts like any other instead of failing where it is first converted
+        return (datetime.max if parsed.year == 9999 else datetime.min).replace(tzinfo=UTC)
+    return parsed

@@ -114,6 +114,14 @@ def test_unknown_source_and_bad_since(dbs: dict[str, str]) -> None:
                           "Invalid value for --since: not an ISO 8601 date: %r" % bad)
 
 
+def test_a_since_at_the_ends_of_the_calendar(dbs: dict[str, str]) -> None:
+    # valid dates whose UTC falls outside datetime's range: after every story, before them all; no traceback
+    for since, count in (("9999-12-31T23:59:59-23:59", 0), ("0001-01-01T00:00:00+14:00", 1)):
+        result = invoke("export", "--db", dbs["good"], "--since", since)
+        assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+        assert len(json.loads(result.stdout)["items"]) == count
+
+
 def test_serve_on_a_busy_port_or_a_bad_host(dbs: dict[str, str], busy_port: int) -> None:
     assert_user_error(["serve", "--db", dbs["good"], "--port", str(busy_port)], 2,
                       "cannot listen on 127.0.0.1 port %d: Address already in use" % busy_port)

@@ -217,6 +217,7 @@ def test_filters(server: Server) -> None:
     assert ids("?since=2026-11-19") == ["rail", "water"]
     assert ids("?since=2026-11-21T00:00:00%2B00:00") == ["rail"]
     assert ids("?since=2026-11-19&source=commonspace") == ["water"]
+    assert ids("?since=9999-12-31T23:59:59-23:59") == []  # past datetime's range in UTC: not a 500
     entries = feedparser.parse(server.get("/feed.atom?source=astanatimes").body).entries
     assert [story_id(entry.id) for entry in entries] == ["water", "evil"]
     page = server.get("/?source=timesca").body.decode("utf-8")
