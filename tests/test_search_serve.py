@@ -137,6 +137,19 @@ def test_a_hostile_query_stays_text_on_the_page(server: Server) -> None:
     assert '<p class="snippet">&lt;<mark>script&gt;alert(1)&lt;/script</mark>&gt; Hostile headline</p>' in page
 
 
+def test_the_reader_page_keeps_its_filters_in_the_search_box_and_the_searchs_feed(server: Server) -> None:
+    doc = lxml.html.fromstring(server.get("/?q=water&source=timesca&limit=2").body)
+    kept = {field.get("name"): field.get("value") for field in doc.cssselect("form.search input[type=hidden]")}
+    assert kept == {"source": "timesca", "limit": "2"}
+    assert doc.cssselect("footer a")[0].get("href") == "search?q=water&source=timesca&limit=2"
+
+
+def test_control_characters_of_a_query_never_reach_the_page(server: Server) -> None:
+    page = server.get("/?q=water%00%1b%5b31m%E2%80%AEdeal").body.decode("utf-8")
+    assert "\x00" not in page and "\x1b" not in page and "\u202e" not in page
+    assert lxml.html.fromstring(page).cssselect("input[name=q]")[0].get("value") == "water[31mdeal"
+
+
 class DevTools:
     """Headless Chromium over `--remote-debugging-pipe`: DevTools protocol messages, each JSON ended by a NUL,
     written to its fd 3 and read from its fd 4."""

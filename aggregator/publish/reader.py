@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -172,11 +172,14 @@ def _marked(text: str, highlights: list[list[int]]) -> str:
     return "".join(out) + escape(text[at:])
 
 
-def _search_box(search: str | None) -> str:
-    """The search form: a GET of this page with `q` (no script; the page's CSP allows forms to itself only)."""
+def _search_box(search: str | None, filters: Sequence[tuple[str, str]]) -> str:
+    """The search form: a GET of this page with `q` and the page's filters (no script; the page's CSP allows
+    forms to itself only)."""
+    kept = "".join('<input type="hidden" name="%s" value="%s">' % (escape(name), escape(value))
+                   for name, value in filters)
     return ('<form class="search" action="." method="get" role="search"><input type="search" name="q" value="%s"'
-            ' placeholder="Search stories" aria-label="Search stories"><button type="submit">Search</button></form>'
-            % escape(search or ""))
+            ' placeholder="Search stories" aria-label="Search stories">%s<button type="submit">Search</button>'
+            '</form>' % (escape(search or ""), kept))
 
 
 def _source_class(source: object, failing: Collection[str] | None) -> str:
@@ -197,17 +200,18 @@ def sanitize(fragment: str) -> str:
 
 def render_page(feed: dict[str, Any], source_names: Mapping[str, str] | None = None,
                 subtitle: str | None = None, search: str | None = None,
-                failing: Mapping[str, str] | None = None) -> str:
+                failing: Mapping[str, str] | None = None, filters: Sequence[tuple[str, str]] = ()) -> str:
     """The reader page for a JSON Feed document: newest first, each story with its other sightings. With
-    `search` (what was searched for), the document holds search hits, best first, each with its snippet."""
+    `search` (what was searched for), the document holds search hits, best first, each with its snippet.
+    `filters` (source, since, limit as the page was asked) are kept by the search box and the search's feed."""
     names = source_names or {}
     items = feed["items"]
     count = "%d %s" % (len(items), "story" if len(items) == 1 else "stories")
     header = '<header class="masthead"><h1>%s</h1><p>%s</p>%s</header>' % (
-        escape(feed["title"]), escape(" · ".join(filter(None, [subtitle, count]))), _search_box(search))
+        escape(feed["title"]), escape(" · ".join(filter(None, [subtitle, count]))), _search_box(search, filters))
     empty = "No stories yet." if search is None else "No story matches %s." % search
     stories = "".join(_story(item, names, failing) for item in items) or '<p class="empty">%s</p>' % escape(empty)
-    results = ('<a href="search?%s">JSON Feed of this search</a> · ' % escape(urlencode([("q", search)]))
+    results = ('<a href="search?%s">JSON Feed of this search</a> · ' % escape(urlencode([("q", search), *filters]))
                if search is not None else "")
     footer = ('<footer class="feeds">Feeds: %s<a href="feed.json">JSON Feed</a> · '
               '<a href="feed.atom">Atom</a></footer>' % results)

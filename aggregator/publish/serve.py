@@ -1,10 +1,10 @@
 """The HTTP side: a small WSGI app serving the feeds, the reader page and a health check, run by waitress.
 
 Routes: `/` (reader page), `/feed.json` (JSON Feed 1.1), `/feed.atom` (Atom 1.0), `/search?q=` (a JSON Feed
-of the stories found, best first), `/healthz`. The feeds and the page take `?source=`, `?limit=`, `?since=`
-(the page also `?q=`: search results) and answer conditional requests (ETag, Last-Modified, 304). Storage is
-opened through the factory it is given, once per worker thread (a SQLite connection must stay on its thread);
-it is only ever read here.
+of the stories found, best first), `/health` (each source's health, JSON), `/healthz`. The feeds and the page
+take `?source=`, `?limit=`, `?since=` (the page also `?q=`: search results) and answer conditional requests
+(ETag, Last-Modified, 304). Storage is opened through the factory it is given, once per worker thread (a SQLite
+connection must stay on its thread); it is only ever read here.
 """
 
 from __future__ import annotations
@@ -12,27 +12,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urljoin
+from urllib.parse import parse_qsl, urljoin
 
 import waitress
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
-from aggregator.instants import parse_instant
 from aggregator.publish.atom import build_atom, feed_id, feed_updated
 from aggregator.publish.health import failing_sources, health_document
 from aggregator.publish.jsonfeed import DEFAULT_BASE_URL, build_feed, dumps, rfc3339
 from aggregator.publish.reader import CONTENT_SECURITY_POLICY, render_page
+from aggregator.publish.requests import BadRequest, Query, not_modified, parse_query, search_text
 from aggregator.publish.search_feed import search_document
 from aggregator.store.backends import database_errors
 from aggregator.store.model import StoryStorage
 from aggregator.store.search_query import SearchQueryError
+from aggregator.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -44,33 +44,12 @@ ATOM_TYPE = "application/atom+xml; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
-SOURCE_KEY = re.compile(r"^[\w.-]{1,100}$")
 STATUS = {200: "200 OK", 304: "304 Not Modified", 400: "400 Bad Request", 404: "404 Not Found",
           405: "405 Method Not Allowed", 503: "503 Service Unavailable"}
 # Headers a 304 repeats from the 200 it stands for (RFC 9110 §15.4.5).
 KEPT_ON_304 = {"etag", "last-modified", "cache-control", "vary", "content-location"}
 # What the storage layer raises when the database is missing, locked for too long or not a database.
 STORAGE_ERRORS = database_errors()
-
-
-class BadRequest(ValueError):
-    """A query value we cannot use; its message is shown to the client."""
-
-
-@dataclass(frozen=True)
-class Query:
-    """The filters of one request."""
-
-    limit: int
-    since: datetime | None
-    source: str | None
-
-    def canonical(self, default_limit: int) -> str:
-        """The filters as a query string in one spelling (empty when none), for the feed's own URL."""
-        pairs = [("source", self.source)] if self.source else []
-        pairs += [("since", self.since.isoformat())] if self.since else []
-        pairs += [("limit", str(self.limit))] if self.limit != default_limit else []
-        return urlencode(pairs)
 
 
 @dataclass(frozen=True)
@@ -86,72 +65,6 @@ class Response:
     status: int
     body: bytes
     headers: list[tuple[str, str]]
-
-
-def parse_query(query_string: str, default_limit: int, max_limit: int) -> Query:
-    """The filters in a query string; BadRequest with a short message for any value we cannot use."""
-    try:
-        values = parse_qs(query_string, keep_blank_values=True, max_num_fields=50)
-    except ValueError:
-        raise BadRequest("too many query parameters") from None
-    for name in ("limit", "since", "source"):
-        if len(values.get(name, [])) > 1:
-            raise BadRequest("give %s at most once" % name)
-    limit = default_limit
-    if "limit" in values:
-        # Leading zeros off and the length checked first: int() raises ValueError past 4,300 digits (a 500).
-        raw = values["limit"][0].strip().lstrip("0")
-        if (not raw.isascii() or not raw.isdigit() or len(raw) > len(str(max_limit))
-                or not 1 <= int(raw) <= max_limit):
-            raise BadRequest("limit must be a whole number from 1 to %d" % max_limit)
-        limit = int(raw)
-    since = None
-    if "since" in values:
-        since = parse_instant(values["since"][0])
-        if since is None:
-            raise BadRequest("since must be an ISO 8601 date or date-time, e.g. 2026-11-20")
-    source = None
-    if "source" in values:
-        source = values["source"][0].strip()
-        if not SOURCE_KEY.match(source):
-            raise BadRequest("source must be a source key (letters, digits, '_', '.', '-')")
-    return Query(limit=limit, since=since, source=source)
-
-
-def search_text(query_string: str) -> str | None:
-    """The search query (`?q=`) of a query string, None when there is none; given twice is a BadRequest."""
-    try:
-        values = parse_qs(query_string, keep_blank_values=True, max_num_fields=50).get("q", [])
-    except ValueError:
-        raise BadRequest("too many query parameters") from None
-    if len(values) > 1:
-        raise BadRequest("give q at most once")
-    return values[0] if values else None
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    """Weak comparison (RFC 9110 §8.8.3.2) of our ETag against an If-None-Match list."""
-    if header.strip() == "*":
-        return True
-    ours = etag.removeprefix("W/")
-    return any(tag.strip().removeprefix("W/") == ours for tag in header.split(","))
-
-
-def not_modified(environ: Mapping[str, Any], etag: str, last_modified: datetime | None) -> bool:
-    """Whether a conditional GET/HEAD may be answered 304 (If-None-Match wins over If-Modified-Since)."""
-    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-    if if_none_match is not None:
-        return _etag_matches(if_none_match, etag)
-    if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
-    if if_modified_since and last_modified is not None:
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError):
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        return last_modified.replace(microsecond=0) <= since
-    return False
 
 
 class FeedApp:
@@ -293,8 +206,10 @@ class FeedApp:
         subtitle = None
         if query.source:
             subtitle = "seen on %s" % self.source_names.get(query.source, query.source)
-        page = render_page(feed.document, self.source_names, subtitle, search=text,
-                           failing=failing_sources(self.storage(), self.source_names))
+        shown = None if text is None else " ".join(clean_text(text).split())  # no NUL, escape or bidi override
+        page = render_page(feed.document, self.source_names, subtitle, search=shown,
+                           failing=failing_sources(self.storage(), self.source_names),
+                           filters=parse_qsl(query.canonical(self.default_limit)))
         response = self._conditional(environ, feed.last_modified, page, HTML_TYPE)
         response.headers += [("Content-Security-Policy", CONTENT_SECURITY_POLICY),
                              ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
