@@ -86,7 +86,7 @@ FULL_DISK = ('mount -t tmpfs -o size="$SIZE" tmpfs "$DST" && "$@"; code=$?; cp -
 
 
 def test_a_full_disk_stops_the_crawl_at_the_first_failed_write(tmp_path: Path) -> None:
-    """The database lives on a 320 KB tmpfs, mounted in a mount namespace of the crawl's own (`unshare -m`):
+    """The database lives on a 560 KB tmpfs (an empty database is 150 KB), mounted in a mount namespace of the crawl's own (`unshare -m`):
     the disk fills up mid-crawl, and the crawl stops there with exit 6 instead of failing every later page."""
     view, out = tmp_path / "disk", tmp_path / "after"
     view.mkdir()
@@ -99,7 +99,7 @@ def test_a_full_disk_stops_the_crawl_at_the_first_failed_write(tmp_path: Path) -
         registry = tmp_path / "sources.toml"
         registry.write_text('[sources.busy]\nname = "Busy"\nfeed = "%s/feed.rss"\n' % site.base_url, "utf-8")
         env = {**{k: v for k, v in os.environ.items() if k not in ("AGGREGATOR_DB", "AGGREGATOR_SOURCES")},
-               "SIZE": "320k", "DST": str(view), "OUT": str(out)}
+               "SIZE": "560k", "DST": str(view), "OUT": str(out)}
         crawl = subprocess.run(
             ["unshare", "-m", "sh", "-c", FULL_DISK, "sh", sys.executable, "-m", "aggregator.ops.cli", "crawl", "--all",
              "--sources", str(registry), "--db", str(view / "full.db"), *FAST,
