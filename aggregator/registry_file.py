@@ -70,16 +70,9 @@ def with_sources(text: str, path: str, new: Sequence[NewSource]) -> str:
 
 
 def check_source(key: str, fields: dict[str, Any], path: str) -> Source:
-    """The source as the registry would load it, alone: RegistryError names what it refuses and why. A URL with
-    a user name or password in it is refused too: the crawl cannot send them (it takes them for the host)."""
-    source = parse_registry(render_table(key, fields), path)[key]
-    for field in URL_FIELDS:
-        value = fields.get(field)
-        for url in [value] if isinstance(value, str) else value or ():
-            if "@" in urlsplit(url).netloc:
-                raise RegistryError("%s: source %r, field %r: a user name or password in %s is not supported (the"
-                                    " crawl cannot send them)" % (path, key, field, shown_url(url)))
-    return source
+    """The source as the registry would load it, alone: RegistryError names what it refuses and why (a URL with
+    a user name or password in it among them: the crawl cannot send them)."""
+    return parse_registry(render_table(key, fields), path)[key]
 
 
 def shown_url(url: str) -> str:

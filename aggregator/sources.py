@@ -105,6 +105,10 @@ def _urls(path: str, key: str, field: str, value: Any) -> tuple[str, ...]:
             raise _fail(path, key, field, "not an http(s) URL: %r" % (url,))
         if port == 0:
             raise _fail(path, key, field, "port 0 in %r" % (url,))
+        if parts.username is not None or parts.password is not None:
+            # the crawl cannot use them (Scrapy takes "user:pw@host" for the host) and would log the password
+            raise _fail(path, key, field, "a user name or password in %s is not supported (the crawl cannot send"
+                        " them)" % parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl())
         if any(char.isspace() or ord(char) < 0x20 for char in url):
             raise _fail(path, key, field, "white space or a control character in %r" % (url,))
     return tuple(values)

@@ -66,6 +66,7 @@ def test_feed_as_list_listing_and_selector() -> None:
         ('[sources.x]\nname = "X"\nfeed = "https://x.example/"\nmin_interval = "2h"\nmax_interval = "1h"',
          "x", "min_interval"),
         ('[sources.x]\nname = "X"\nfeed = "https://x.example/"\ncategory = ""', "x", "category"),
+        ('[sources.x]\nname = "X"\nfeed = "https://me:secret@x.example/feed"', "x", "feed"),
     ],
 )
 def test_bad_entries_are_named(body: str, source: str, field: str) -> None:
@@ -73,6 +74,12 @@ def test_bad_entries_are_named(body: str, source: str, field: str) -> None:
         parse_registry(body, "my.toml")
     message = str(error.value)
     assert message.startswith("my.toml: source %r, field %r" % (source, field)), message
+
+
+def test_a_password_in_a_url_is_refused_without_showing_it() -> None:
+    with pytest.raises(RegistryError) as error:
+        parse_registry('[sources.x]\nname = "X"\nlisting = "https://me:secret@x.example/news"\n', "my.toml")
+    assert "secret" not in str(error.value) and "https://***@x.example/news is not supported" in str(error.value)
 
 
 def test_category_and_polling_bounds() -> None:
