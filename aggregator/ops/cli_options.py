@@ -183,7 +183,7 @@ def checked_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 sources_option = click.option("--sources", "sources_file", envvar="AGGREGATOR_SOURCES", default=None,
                               type=click.Path(dir_okay=False), help="Sources registry TOML file.")
 db_option = click.option("--db", envvar="AGGREGATOR_DB", default=DEFAULT_DB, show_default=True,
-                         help="SQLite database path (or sqlite:///path).")
+                         help="Database: a SQLite file path (or sqlite:///path) or a postgresql:// URL.")
 set_option = click.option("--set", "set_pairs", multiple=True, metavar="NAME=VALUE",
                           help="Override a Scrapy setting.")
 log_level_option = click.option("--log-level", default="INFO", show_default=True,
