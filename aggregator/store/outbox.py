@@ -65,11 +65,21 @@ class Outbox:
         self.db = Statements(storage.db, storage.dialect)
 
     def run_window(self, run_id: int) -> tuple[str, str] | None:
-        """(started, finished) of a finished run; None when there is no such run or it has not finished."""
+        """(started, finished) of a finished run; None when there is no such run or it has not finished.
+
+        Times are whole seconds: a run that starts in the second the one before it finished would count that
+        run's last stories as its own, so its window opens after that second (a story this run stored within it
+        is not announced: a run fetches its feeds before it stores anything, so that takes a run shorter than
+        a second)."""
         row = self.db.execute("SELECT started, finished FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None or row["finished"] is None:
             return None
-        return row["started"], row["finished"]
+        started = row["started"]
+        before = self.db.execute("SELECT max(finished) AS finished FROM runs WHERE id < ? AND finished >= ?",
+                                 (run_id, started)).fetchone()
+        if before is not None and before["finished"] is not None:
+            started = before["finished"] + "~"  # sorts after every time in that second ("+00:00", ".123")
+        return started, row["finished"]
 
     def stories_first_seen(self, started: str, finished: str) -> list[Story]:
         """The stories first stored between `started` and `finished` (a run's window), oldest first; hidden
