@@ -14,7 +14,11 @@ from aggregator.store.model import SAME_SOURCE_RULE, StoryStorage
 from tests.pgserver import postgres_url  # noqa: F401 (a fixture)
 from tests.store_backends import Backend, article, backend_fixture, save, storage_fixture  # noqa: F401 (fixtures)
 
-TABLES = {"meta", "stories", "sightings", "story_versions", "http_validators", "runs", "source_runs", "source_polling"}
+# SQLite keeps an FTS5 table's index in shadow tables of its own, and the story -> search row map beside them
+SQLITE_SEARCH_TABLES = {"story_search_rows", "story_search_data", "story_search_idx", "story_search_content",
+                        "story_search_docsize", "story_search_config"}
+TABLES = {"meta", "stories", "sightings", "story_versions", "http_validators", "runs", "source_runs", "source_polling",
+          "notifications", "source_templates", "story_search"}
 
 
 def test_new_story_then_sighting_then_seen(storage: StoryStorage) -> None:
@@ -171,7 +175,7 @@ def test_fingerprints_round_trip(storage: StoryStorage, monkeypatch: pytest.Monk
 def test_schema_is_made_on_first_use_and_data_persists(backend: Backend) -> None:
     assert backend.tables() == set()
     first = backend.open()
-    assert backend.tables() == TABLES
+    assert backend.tables() == TABLES | (SQLITE_SEARCH_TABLES if backend.name == "sqlite" else set())
     assert backend.query("SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
     save(first, "s1", "https://a.example/1", "a", article("One"), fingerprint=b"\x01")
     first.save_validators({"https://a.example/feed": ("e", None)})
