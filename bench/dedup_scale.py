@@ -143,7 +143,9 @@ def run_ours(corpus: Corpus, maker: TextMaker, path: Path, batch_size: int, cach
     layout = layout or {}
     index = StoryIndex(store=SQLiteBandStore(path, batch_size=batch_size, cache_mb=cache_mb), **layout)
     merges = 0
-    merged_into: dict[int, int] = {}  # story -> the story a bridge merged it into
+    # story -> the story a merge took it into (-1: none). An array, not a dict: Python ints made in the middle of
+    # the run would live on and keep the allocator's arenas from being returned, which the memory figure would count.
+    merged_into = np.full(corpus.size, -1, dtype=np.int64)
     assigned = np.empty(corpus.size, dtype=np.int64)
     sign_s = index_s = tail_index_s = 0.0
     tail_start = corpus.size - max(1, corpus.size // 20)
@@ -170,13 +172,20 @@ def run_ours(corpus: Corpus, maker: TextMaker, path: Path, batch_size: int, cach
             tail_index_s += done - matched
         if position and position % 100000 == 0:
             logger.info("ours %d/%d: %.0f stories/s so far", position, corpus.size, position / (sign_s + index_s))
+    settled = time.perf_counter()
+    for match in index.settle():  # the partial copies deferred to the end, as a crawl settles them
+        index.merge(match.story_id, match.merges)
+        merges += 1
+        for merged in match.merges:
+            merged_into[int(merged)] = int(match.story_id)
+    index_s += time.perf_counter() - settled
     index.flush()
     gc.collect()
     memory = (rss_bytes() - rss_before) / corpus.size
-    for position in range(corpus.size) if merged_into else ():
+    for position in range(corpus.size) if merges else ():
         story = int(assigned[position])
-        while story in merged_into:
-            story = merged_into[story]
+        while merged_into[story] >= 0:
+            story = int(merged_into[story])
         assigned[position] = story
     index.close()
     del index

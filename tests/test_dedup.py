@@ -153,12 +153,17 @@ def test_unrelated_text_does_not_match(index: StoryIndex, articles: list[list[st
 def test_fingerprint_round_trips_through_bytes(index: StoryIndex, articles: list[list[str]]) -> None:
     fp = index.fingerprint(join(articles[0]))
     data = fp.to_bytes()
-    assert isinstance(data, bytes) and len(data) < 4 * index.num_perm + 64
+    assert len(fp.passages) == len(articles[0])  # one per paragraph: 10 bytes each
+    assert isinstance(data, bytes) and len(data) < 4 * index.num_perm + 64 + 10 * len(fp.passages)
     restored = Fingerprint.from_bytes(data)
     assert restored == fp
-    assert restored.text_hash == fp.text_hash and restored.size == fp.size
+    assert restored.text_hash == fp.text_hash and restored.size == fp.size and restored.passages == fp.passages
     assert np.array_equal(restored.hashvalues, fp.hashvalues)
     assert index.match(restored) == index.match(fp)
+    # Stored before passages (version 1: no passage count): still read, without passages.
+    header = 4 + 1 + 4 + 4 + 1 + 20 + 4 * index.num_perm
+    old = Fingerprint.from_bytes(data[:4] + bytes([1]) + data[5:header])
+    assert old.passages == () and np.array_equal(old.hashvalues, fp.hashvalues) and old.size == fp.size
 
 
 @pytest.mark.parametrize("data", [b"", b"junk", b"NAFP" + bytes(20)])

@@ -75,13 +75,53 @@ def test_the_index_keeps_a_digest_apart_once_it_holds_two_of_its_stories() -> No
     assert matches == {"ferry": None, "library": None, "digest": None}
 
 
-def test_a_story_arriving_after_a_digest_does_not_join_it() -> None:
+def one_at_a_time(index: StoryIndex, docs: list[dict]) -> dict[str, str]:
+    """Each document through `StoryIndex.add` in turn, then `settle` as a crawl does at its end: doc -> story."""
+    story_of: dict[str, str] = {}
+
+    def merge(into: str, merged: tuple[str, ...]) -> None:
+        for doc_id, story in story_of.items():
+            if story in merged:
+                story_of[doc_id] = into
+
+    for doc in docs:
+        match = index.add(doc["id"], index.fingerprint(doc["text"]))
+        story_of[doc["id"]] = doc["id"] if match is None else match.story_id
+        if match is not None:
+            merge(match.story_id, match.merges)
+    for match in index.settle():
+        index.merge(match.story_id, match.merges)
+        merge(match.story_id, match.merges)
+    return story_of
+
+
+def test_a_digest_waits_for_the_end_and_then_joins_none_of_its_stories() -> None:
+    texts = {"ferry": FERRY, "library": LIBRARY, "orchard": ORCHARD, "digest": DIGEST}
+    for order in itertools.permutations(texts):
+        assert one_at_a_time(StoryIndex(), [{"id": name, "text": texts[name]} for name in order]) == {
+            name: name for name in texts}
     index = StoryIndex()
     assert index.add("ferry", index.fingerprint(FERRY)) is None
-    # With one of its stories known, a digest cannot be told from a longer copy (see the report of issue 16) ...
-    assert index.add("digest", index.fingerprint(DIGEST)) is not None
-    # ... but a second story it reprints whole shows it for what it is, and stays out.
+    # With one of its stories known, a digest cannot be told from a longer copy: the pair waits ...
+    assert index.add("digest", index.fingerprint(DIGEST)) is None
+    # ... and a second story it reprints whole shows it for what it is before the crawl settles.
     assert index.add("library", index.fingerprint(LIBRARY)) is None
+    assert index.settle() == []
+
+
+def test_a_partial_copy_joins_when_the_index_settles_in_any_order() -> None:
+    rng = random.Random(13)
+    original = article(rng, 8)
+    docs = [{"id": "b-original", "text": "\n".join(original)},
+            {"id": "a-first-half", "text": "\n".join(original[:4])},  # half of it: maybe a digest's piece
+            {"id": "c-other", "text": "\n".join(article(rng, 5))}]
+    index = StoryIndex()
+    assert index.judge(index.fingerprint(docs[1]["text"]), index.fingerprint(docs[0]["text"])) is not None
+    for order in itertools.permutations(docs):
+        index = StoryIndex()
+        assert [index.add(doc["id"], index.fingerprint(doc["text"])) for doc in order] == [None, None, None]
+        assert one_at_a_time(StoryIndex(), list(order)) == {"b-original": "a-first-half",
+                                                             "a-first-half": "a-first-half", "c-other": "c-other"}
 
 
 def test_copies_in_either_order_give_the_same_stories_and_ids() -> None:

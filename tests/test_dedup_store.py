@@ -120,6 +120,8 @@ def test_remove(tmp_path: Path, articles: list[list[str]], name: str) -> None:
     if isinstance(index.store, SQLiteBandStore):
         index.flush()
         assert index.store._db.execute("SELECT count(*) FROM dedup_bands").fetchone()[0] == 2 * 65
+        passages = sum(len(index.fingerprint(join(paragraphs)).passages) for paragraphs in (articles[0], articles[2]))
+        assert index.store._db.execute("SELECT count(*) FROM dedup_passages").fetchone()[0] == passages > 0
 
 
 @pytest.mark.parametrize("name", sorted(STORES))

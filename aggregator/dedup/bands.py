@@ -30,13 +30,23 @@ class Candidate:
 
 
 class BandStore(Protocol):
-    """Stores fingerprints by story and finds those sharing any band hash with a query."""
+    """Stores fingerprints by story and finds those sharing any band hash with a query, or holding a passage.
+
+    Passages (exact lines, `aggregator.dedup.fingerprint.passages_of`) are kept apart from the bands: a line of
+    template furniture is held by thousands of texts, so ``holders`` answers, per passage held by fewer than
+    ``limit`` texts, the texts holding it, and None for a passage held by more (without reading their
+    fingerprints); passages held by none are left out. A candidate query never sees passages."""
 
     def bind(self, layout: Mapping[str, str]) -> None: ...
-    def insert(self, story_id: str, fingerprint: bytes, bands: Sequence[int], when: str | None) -> None: ...
+    def insert(self, story_id: str, fingerprint: bytes, bands: Sequence[int], when: str | None,
+               passages: Sequence[int] = ()) -> None: ...
     def query(self, bands: Sequence[int], not_before: str | None = None) -> list[Candidate]: ...
+    def holders(self, passages: Sequence[int], limit: int) -> dict[int, list[Candidate] | None]: ...
     def fingerprints(self, story_id: str) -> list[bytes]: ...
-    def remove(self, story_id: str, bands: Sequence[int]) -> None: ...
+    def remove(self, story_id: str, bands: Sequence[int], passages: Sequence[int] = ()) -> None: ...
+    def rename(self, story_id: str, into: str) -> None: ...
+    def defer(self, pairs: Sequence[tuple[str, str, float]]) -> None: ...
+    def take_deferred(self) -> list[tuple[str, str, float]]: ...
     def __contains__(self, story_id: object) -> bool: ...
     def __len__(self) -> int: ...
     def flush(self) -> None: ...
@@ -60,6 +70,8 @@ class MemoryBandStore:
         self._lsh_instance: Any = None
         self._entries = {} if fingerprints is None else fingerprints
         self._keys: dict[str, list[int]] = {}
+        self._holders: dict[int, list[int]] = {}  # passage -> keys, oldest first
+        self._deferred: dict[tuple[str, str], float] = {}
         self._next_key = max(self._entries, default=-1) + 1
         self._layout: dict[str, str] | None = None
 
@@ -89,12 +101,15 @@ class MemoryBandStore:
             raise ValueError("expected at most %d band hashes, got %d" % (self.bands, len(bands)))
         return LeanMinHash(seed=1, hashvalues=np.array(values, dtype=np.int64).view(np.uint64), scheme="legacy")
 
-    def insert(self, story_id: str, fingerprint: bytes, bands: Sequence[int], when: str | None) -> None:
+    def insert(self, story_id: str, fingerprint: bytes, bands: Sequence[int], when: str | None,
+               passages: Sequence[int] = ()) -> None:
         key = self._next_key
         self._next_key += 1
         self._entries[key] = (story_id, fingerprint, when)
         self._keys.setdefault(story_id, []).append(key)
         self._lsh.insert(key, self._minhash(key, bands), check_duplication=False)
+        for passage in set(passages):
+            self._holders.setdefault(passage, []).append(key)
 
     def query(self, bands: Sequence[int], not_before: str | None = None) -> list[Candidate]:
         found = []
@@ -104,13 +119,43 @@ class MemoryBandStore:
                 found.append(Candidate(key, story_id, fingerprint, when))
         return found
 
+    def holders(self, passages: Sequence[int], limit: int) -> dict[int, list[Candidate] | None]:
+        held = {passage: self._holders[passage] for passage in set(passages) if passage in self._holders}
+        return {passage: [Candidate(key, *self._entries[key]) for key in keys] if len(keys) < limit else None
+                for passage, keys in held.items()}
+
     def fingerprints(self, story_id: str) -> list[bytes]:
         return [self._entries[key][1] for key in self._keys.get(story_id, ())]
 
-    def remove(self, story_id: str, bands: Sequence[int]) -> None:
-        for key in self._keys.pop(story_id, ()):
+    def remove(self, story_id: str, bands: Sequence[int], passages: Sequence[int] = ()) -> None:
+        keys = self._keys.pop(story_id, [])
+        for key in keys:
             self._lsh.remove(key)
             del self._entries[key]
+        gone = set(keys)
+        for passage in set(passages):
+            held = [key for key in self._holders.get(passage, ()) if key not in gone]
+            if held:
+                self._holders[passage] = held
+            else:
+                self._holders.pop(passage, None)
+
+    def rename(self, story_id: str, into: str) -> None:
+        """File every fingerprint of ``story_id`` under ``into`` (a merge)."""
+        keys = self._keys.pop(story_id, [])
+        for key in keys:
+            _, fingerprint, when = self._entries[key]
+            self._entries[key] = (into, fingerprint, when)
+        if keys:
+            self._keys.setdefault(into, []).extend(keys)
+
+    def defer(self, pairs: Sequence[tuple[str, str, float]]) -> None:
+        for first, second, similarity in pairs:
+            self._deferred[first, second] = similarity
+
+    def take_deferred(self) -> list[tuple[str, str, float]]:
+        taken, self._deferred = self._deferred, {}
+        return [(first, second, similarity) for (first, second), similarity in taken.items()]
 
     def __contains__(self, story_id: object) -> bool:
         return story_id in self._keys

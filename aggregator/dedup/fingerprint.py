@@ -18,11 +18,17 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["Fingerprint", "Signer", "article_text", "line_key", "normalize_text", "shingle_hashes", "text_hash"]
+__all__ = ["Fingerprint", "Signer", "article_text", "line_key", "normalize_text", "passages_of", "shingle_hashes",
+           "text_hash"]
 
 SCHEME = "affine32"  # datasketch 2.x default: uint32 values, collision-free permutations
 _NON_WORD_RE = re.compile(r"[\W_]+")
+# The same, leaving what str.splitlines() splits at: lines are cut after one pass over the whole text.
+_NON_WORD_IN_LINE_RE = re.compile(r"(?:[^\w\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]|_)+")
 _ASCII_SEPARATORS = MappingProxyType({code: " " for code in range(128) if not chr(code).isalnum()})
+# The same, keeping what str.splitlines() splits ASCII text at, so lines can be cut after one pass over the text.
+_ASCII_LINE_SEPARATORS = MappingProxyType({code: " " for code in _ASCII_SEPARATORS
+                                           if len(("a" + chr(code) + "b").splitlines()) == 1})
 _U32 = np.uint64(0xFFFFFFFF)
 # Odd 64-bit multipliers (golden ratio and splitmix64 constants) to combine word hashes into shingle hashes.
 _SHINGLE_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93)
@@ -43,9 +49,19 @@ _LINK_LINE_MAX_WORDS = 40
 # Only drop these when the rest keeps this many words: a short item stays whole.
 _MIN_BODY_WORDS = 25
 
+# Passages: the lines a digest may reprint whole (shorter ones are headlines, captions, labels), each kept as a
+# 48-bit key and its word count; they let a digest be told from a copy by exact lines where MinHash candidates
+# miss its short pieces. A long text keeps its first and last lines (where templates put their furniture).
+PASSAGE_MIN_WORDS = 8
+MAX_PASSAGES = 48
+_LAST_PASSAGES = 16
+_PASSAGE_PERSON = b"passage"
+
 _FP_MAGIC = b"NAFP"
-_FP_VERSION = 1
+_FP_VERSION = 2  # 1: no passages (still read)
 _FP_HEADER = struct.Struct("<4sBIIB")  # magic, version, num_perm, size, len(text hash digest)
+_FP_PASSAGE_COUNT = struct.Struct("<H")
+_FP_PASSAGE_SIZE = 10  # per passage: its key (int64), then after all keys its words (uint16)
 
 
 def normalize_text(text: str) -> str:
@@ -59,6 +75,40 @@ def normalize_text(text: str) -> str:
 def line_key(line: str) -> str:
     """The form under which a line is compared across documents (for furniture sets): normalized text."""
     return normalize_text(line)
+
+
+def _normalized_lines(text: str) -> list[str]:
+    """The lines of ``text`` (as str.splitlines cuts them), each as :func:`normalize_text` makes it but for the
+    runs of spaces, which the caller's split() removes."""
+    if text.isascii():
+        return text.lower().translate(_ASCII_LINE_SEPARATORS).splitlines()
+    return _NON_WORD_IN_LINE_RE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).splitlines()
+
+
+def passages_of(text: str, furniture: Container[str] = frozenset()) -> tuple[tuple[int, int], ...]:
+    """The (key, words) of the distinct lines of ``text`` of at least `PASSAGE_MIN_WORDS` normalized words whose
+    :func:`line_key` is not in ``furniture``, in text order; of more than `MAX_PASSAGES`, the first and the last
+    `_LAST_PASSAGES`. A key is a 48-bit signed integer, as band hashes are."""
+    return _passages(_normalized_lines(text), furniture)
+
+
+def _passages(lines: list[str], furniture: Container[str]) -> tuple[tuple[int, int], ...]:
+    found: dict[int, int] = {}
+    for line in lines:
+        if line.count(" ") < PASSAGE_MIN_WORDS - 1:  # fewer spaces than a passage's words need: too short
+            continue
+        words = line.split()
+        if len(words) < PASSAGE_MIN_WORDS:
+            continue
+        key = " ".join(words)
+        if key in furniture:
+            continue
+        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=6, person=_PASSAGE_PERSON).digest()
+        found.setdefault(int.from_bytes(digest, "big") - (1 << 47), min(len(words), 0xFFFF))
+    passages = tuple(found.items())
+    if len(passages) > MAX_PASSAGES:
+        passages = passages[:MAX_PASSAGES - _LAST_PASSAGES] + passages[-_LAST_PASSAGES:]
+    return passages
 
 
 def article_text(text: str, furniture: Container[str] = frozenset()) -> str:
@@ -157,11 +207,13 @@ def _fmix32(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Fingerprint:
-    """What the index needs to know about one text: exact hash, MinHash signature, number of distinct shingles."""
+    """What the index needs to know about one text: exact hash, MinHash signature, number of distinct shingles,
+    and its passages (see :func:`passages_of`)."""
 
     text_hash: str
     hashvalues: np.ndarray = field(repr=False)  # uint32 (datasketch "affine32" scheme), length num_perm
     size: int
+    passages: tuple[tuple[int, int], ...] = field(default=(), repr=False)  # (key, words) per passage
 
     def __post_init__(self) -> None:
         values = np.array(self.hashvalues, dtype=np.uint32)  # a private, read-only copy
@@ -171,6 +223,10 @@ class Fingerprint:
             raise ValueError("hashvalues must be a non-empty 1-d array, got shape %r" % (values.shape,))
         if self.size < 0:
             raise ValueError("size must be >= 0, got %r" % self.size)
+        if type(self.passages) is not tuple:  # noqa: E721 (a tuple subclass is taken as is; a list is copied)
+            object.__setattr__(self, "passages", tuple((int(key), int(words)) for key, words in self.passages))
+        if len(self.passages) > 0xFFFF:
+            raise ValueError("at most 65535 passages, got %d" % len(self.passages))
         try:
             bytes.fromhex(self.text_hash)
         except ValueError:
@@ -179,17 +235,22 @@ class Fingerprint:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Fingerprint):
             return NotImplemented
-        return (self.text_hash == other.text_hash and self.size == other.size
+        return (self.text_hash == other.text_hash and self.size == other.size and self.passages == other.passages
                 and np.array_equal(self.hashvalues, other.hashvalues))
 
     def __hash__(self) -> int:
-        return hash((self.text_hash, self.size, self.hashvalues.tobytes()))
+        return hash((self.text_hash, self.size, self.hashvalues.tobytes(), self.passages))
 
     def to_bytes(self) -> bytes:
-        """Compact binary form (header + 4 bytes per hash value), read back exactly by :meth:`from_bytes`."""
+        """Compact binary form (header + 4 bytes per hash value + 10 per passage), read back exactly by
+        :meth:`from_bytes`."""
         digest = bytes.fromhex(self.text_hash)
         header = _FP_HEADER.pack(_FP_MAGIC, _FP_VERSION, len(self.hashvalues), self.size, len(digest))
-        return header + digest + self.hashvalues.astype("<u4").tobytes()
+        # numpy rather than struct formats by count: struct would cache one compiled format per count for ever.
+        pairs = np.array(self.passages, dtype=np.int64).reshape(-1, 2)
+        passages = (_FP_PASSAGE_COUNT.pack(len(pairs)) + pairs[:, 0].astype("<i8").tobytes()
+                    + pairs[:, 1].astype("<u2").tobytes())
+        return header + digest + self.hashvalues.astype("<u4").tobytes() + passages
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Fingerprint:
@@ -197,15 +258,25 @@ class Fingerprint:
         if len(data) < _FP_HEADER.size:
             raise ValueError("fingerprint data too short: %d bytes" % len(data))
         magic, version, num_perm, size, digest_len = _FP_HEADER.unpack_from(data)
-        if magic != _FP_MAGIC or version != _FP_VERSION:
+        if magic != _FP_MAGIC or version not in (1, _FP_VERSION):
             raise ValueError("not a fingerprint (magic %r, version %r)" % (magic, version))
-        expected = _FP_HEADER.size + digest_len + 4 * num_perm
-        if len(data) != expected:
-            raise ValueError("fingerprint data is %d bytes, expected %d" % (len(data), expected))
+        end = _FP_HEADER.size + digest_len + 4 * num_perm
+        count = 0
+        if version > 1:
+            if len(data) < end + _FP_PASSAGE_COUNT.size:
+                raise ValueError("fingerprint data is %d bytes, too short for its passages" % len(data))
+            (count,) = _FP_PASSAGE_COUNT.unpack_from(data, end)
+            end += _FP_PASSAGE_COUNT.size + count * _FP_PASSAGE_SIZE
+        if len(data) != end:
+            raise ValueError("fingerprint data is %d bytes, expected %d" % (len(data), end))
+        first = end - count * _FP_PASSAGE_SIZE
+        keys = np.frombuffer(data, dtype="<i8", count=count, offset=first).tolist()
+        words = np.frombuffer(data, dtype="<u2", count=count, offset=first + 8 * count).tolist()
+        passages = tuple(zip(keys, words))
         start = _FP_HEADER.size
         digest = data[start:start + digest_len]
         values = np.frombuffer(data, dtype="<u4", count=num_perm, offset=start + digest_len)
-        return cls(text_hash=digest.hex(), hashvalues=values.astype(np.uint32), size=size)
+        return cls(text_hash=digest.hex(), hashvalues=values.astype(np.uint32), size=size, passages=passages)
 
 
 class Signer:
@@ -222,9 +293,11 @@ class Signer:
         self._perm_a, self._perm_b = affine32_permutations(num_perm, seed)
 
     def fingerprint(self, text: str, furniture: Container[str] = frozenset()) -> Fingerprint:
-        """Fingerprint ``text``: the exact hash of the whole text and the MinHash of the distinct word shingles
-        of its :func:`article_text` (``furniture``: line keys to leave out)."""
-        normalized = normalize_text(text)
+        """Fingerprint ``text``: the exact hash of the whole text, the MinHash of the distinct word shingles of
+        its :func:`article_text` and its :func:`passages_of` (``furniture``: line keys to leave out)."""
+        lines = _normalized_lines(text)
+        # For ASCII the lines' words are the normalized text's (one pass over the text for both).
+        normalized = " ".join(" ".join(lines).split()) if text.isascii() else normalize_text(text)
         body = article_text(text, furniture)
         shingles = _shingle_hashes(normalized if body is text else normalize_text(body), self.shingle_size)
         values = np.full(self.num_perm, np.uint32(0xFFFFFFFF), dtype=np.uint32)
@@ -234,5 +307,6 @@ class Signer:
             block = mixed * self._perm_a
             block += self._perm_b
             np.minimum(values, block.min(axis=0), out=values)
-        return Fingerprint(text_hash=_digest(normalized), hashvalues=values, size=len(shingles))
+        return Fingerprint(text_hash=_digest(normalized), hashvalues=values, size=len(shingles),
+                           passages=_passages(lines, furniture))
 

@@ -1,7 +1,8 @@
-"""The story index: which stored story a new text is a copy of (MinHash LSH candidates over a band store,
-then verification by Jaccard or two-sided containment), and corpus dedup on its own.
+"""The story index: which stored story a new text is a copy of (MinHash LSH candidates and texts sharing its
+passages, verified by Jaccard or two-sided containment; partial copies settled later by `aggregator.dedup.partial`),
+and corpus dedup on its own.
 
-Never reads or writes stories: it keeps fingerprints and band hashes in its `BandStore` only.
+Never reads or writes stories: it keeps fingerprints, band hashes, passages and deferred pairs in its `BandStore`.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ import logging
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from aggregator.dedup.bands import BandStore, Candidate
-from aggregator.dedup.digests import is_digest, pieces_of
+from aggregator.dedup.digests import WHOLE_SHARE
 from aggregator.dedup.fingerprint import BAND_SALT, MIX1, MIX2, SCHEME, Fingerprint, Signer
 from aggregator.dedup.groups import furniture_lines, group_fingerprints
+from aggregator.dedup.partial import Lines, settle
 from aggregator.dedup.stores import open_band_store
 
-__all__ = ["Match", "StoryIndex", "dedup_corpus"]
+__all__ = ["Decision", "Match", "Partial", "StoryIndex", "dedup_corpus"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,41 @@ class Match:
     # ``story_id`` (the smallest id of them all, whatever came first). `StoryIndex.add` merges them in the index;
     # a caller that keeps stories elsewhere moves their sightings to ``story_id`` too.
     merges: tuple[str, ...] = ()
+
+    def named(self, new_story_id: str) -> Match:
+        """This match for a text that would start ``new_story_id``: a story is named by the smallest id any of its
+        texts would have started, whichever came first, so a smaller ``new_story_id`` names it and the matched
+        story joins the merges."""
+        if new_story_id >= self.story_id:
+            return self
+        return Match(story_id=new_story_id, similarity=self.similarity, rule=self.rule,
+                     merges=tuple(sorted((self.story_id, *self.merges))))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What `StoryIndex.decide` found for a text: the story it joins now, and the stored texts it is a partial copy
+    of (or partly holds), whose pairs wait for `StoryIndex.settle`."""
+
+    match: Match | None
+    # The larger text of each such pair is covered less than `digests.WHOLE_SHARE` by the smaller one, so it may be
+    # a digest that reprints the smaller and other stories: that shows only once the others are stored.
+    partial: tuple[Partial, ...] = ()
+
+
+class Partial(NamedTuple):
+    """A stored text that a new one is a partial copy of, or partly holds."""
+
+    story_id: str
+    fingerprint: Fingerprint
+    similarity: float  # the containment estimate (0 for texts that only share lines)
+
+
+class _Verdict(NamedTuple):
+    rule: str
+    similarity: float  # the estimate that decided it
+    jaccard: float
+    covered: float  # the estimated part of the larger text the smaller one explains
 
 
 def _check_fraction(name: str, value: float) -> float:
@@ -65,8 +102,11 @@ class StoryIndex:
       covers at least ``coverage_threshold`` of it (truncated, wire and boilerplate-wrapped copies are ~0.85-1
       inside the original and cover >= ~0.48 of it). A follow-up quotes at most ~0.7 of a short article and
       covers under ~0.25 of it; a round-up holds ~1/3 of each source: each fails one of the two tests. A round-up
-      that reprints a short item whole passes both: it is caught as a digest (`aggregator.dedup.digests`), a
-      text made of pieces of several stories, which joins none of them.
+      that reprints a short item whole passes both, and cannot be told from a longer copy until another story it
+      reprints is stored: so a copy covering less than `WHOLE_SHARE` of the larger text joins at `settle` (a
+      crawl's end), unless the larger text is then a digest (`aggregator.dedup.digests`), a text made of pieces
+      of several stories, which joins none of them. A whole copy is mostly one text, never a digest: it joins
+      at once, and bridges (merges) every story it is a whole copy of.
 
     Measured on the two benchmark sets over 15 seeds (``bench/dedup.py`` prints it): of the pairs the rule
     accepts, 64 x 4 bands leave 0.5% uncompared, 64 x 3 0.02%, 85 x 3 none; 64 x 4 stays the default (indexes
@@ -143,7 +183,7 @@ class StoryIndex:
         if len(fp.hashvalues) != self.num_perm:
             raise ValueError("fingerprint has %d hash values, this index uses num_perm=%d"
                              % (len(fp.hashvalues), self.num_perm))
-        exact = int.from_bytes(bytes.fromhex(fp.text_hash)[:6], "big") - (1 << 47)
+        exact = self.exact_band(fp.text_hash)
         if fp.size == 0:
             return [exact]
         matrix = fp.hashvalues[:self.bands * self.rows].reshape(self.bands, self.rows).astype(np.uint64)
@@ -156,83 +196,87 @@ class StoryIndex:
         signed = (combined >> np.uint64(16)).astype(np.int64) - (1 << 47)
         return [exact, *signed.tolist()]
 
+    def exact_band(self, text_hash: str) -> int:
+        """The store key of the exact text hash ``text_hash`` (the first of `band_hashes`)."""
+        return int.from_bytes(bytes.fromhex(text_hash)[:6], "big") - (1 << 47)
+
     def judge(self, new: Fingerprint, stored: Fingerprint) -> tuple[str, float] | None:
         """The rule under which ``new`` and ``stored`` are one story, with the similarity that decided it; else None.
 
         Symmetric: a truncated copy seen before its original matches it just the same.
         """
         verdict = self._assess(new, stored)
-        return None if verdict is None else verdict[:2]
+        return None if verdict is None else (verdict.rule, verdict.similarity)
 
-    def _assess(self, new: Fingerprint, stored: Fingerprint) -> tuple[str, float, float] | None:
+    def _assess(self, new: Fingerprint, stored: Fingerprint) -> _Verdict | None:
         if new.text_hash == stored.text_hash:
-            return "text_hash", 1.0, 1.0
+            return _Verdict("text_hash", 1.0, 1.0, 1.0)
         if new.size == 0 or stored.size == 0 or len(stored.hashvalues) != self.num_perm:
             return None
         jaccard = float(np.count_nonzero(new.hashvalues == stored.hashvalues)) / self.num_perm
-        if jaccard >= self.jaccard_threshold:
-            return "near_jaccard", jaccard, jaccard
         overlap = jaccard * (new.size + stored.size) / (1.0 + jaccard)
-        contained = min(1.0, overlap / min(new.size, stored.size))
         covered = min(1.0, overlap / max(new.size, stored.size))
+        if jaccard >= self.jaccard_threshold:
+            return _Verdict("near_jaccard", jaccard, jaccard, covered)
+        contained = min(1.0, overlap / min(new.size, stored.size))
         if contained >= self.containment_threshold and covered >= self.coverage_threshold:
-            return "near_containment", contained, jaccard
+            return _Verdict("near_containment", contained, jaccard, covered)
         return None
 
     def match(self, fp: Fingerprint, not_before: str | datetime | None = None) -> Match | None:
-        """The stored story ``fp`` is a copy of, or None, decided whatever order the stories were stored in: a story
-        holding the exact text first (the smallest id if several); else the smallest id of the stories some
-        candidate passes the rule for, the others in ``merges`` (``fp`` bridges them); None when ``fp`` is a digest
-        of its candidates. A candidate that holds ``fp`` only as a digest of its own neighbours does not count.
-        With ``not_before``, fingerprints seen before that time are ignored (those stored without a time never
-        are)."""
-        return self._best(fp, self.store.query(self.band_hashes(fp), not_before=_utc_iso(not_before)))
+        """The stored story ``fp`` is a copy of now, or None: `decide`'s match."""
+        return self.decide(fp, not_before).match
 
-    def _best(self, fp: Fingerprint, candidates: Iterable[Candidate]) -> Match | None:
-        """The story ``fp`` joins among ``candidates``, decided the same whatever order they were stored in: the
-        exact text hash first; else every story some candidate passes the rule for, unless ``fp`` is a digest of
-        the candidates (then none); the smallest story id of those is the match, the others its ``merges``."""
+    def decide(self, fp: Fingerprint, not_before: str | datetime | None = None) -> Decision:
+        """Which stored story ``fp`` joins, decided whatever order the stories were stored in: a story holding the
+        exact text first (the smallest id if several); else the smallest id of the stories a candidate passes the
+        rule for as a whole copy, the others in ``merges`` (``fp`` bridges them). Candidates are the texts sharing
+        a band, and those sharing a passage that is not furniture (a partial copy's Jaccard is often 0.3-0.4, which
+        bands miss). A copy covering less than `WHOLE_SHARE` of the larger text, and a text sharing lines that fails
+        the rule, join nothing yet: the pair is in ``partial``, for `defer` and `settle`. With ``not_before``,
+        fingerprints seen before that time are ignored (those stored without a time never are)."""
+        cutoff = _utc_iso(not_before)
+        return self._decide(fp, self.store.query(self.band_hashes(fp), not_before=cutoff), cutoff)
+
+    def _decide(self, fp: Fingerprint, candidates: Iterable[Candidate], not_before: str | None) -> Decision:
         stored = [(candidate.story_id, Fingerprint.from_bytes(candidate.fingerprint)) for candidate in candidates]
         exact = sorted(story_id for story_id, other in stored if other.text_hash == fp.text_hash)
         if exact:
-            return Match(story_id=exact[0], similarity=1.0, rule="text_hash")
-        passed: dict[str, tuple[float, str, float]] = {}
-        inside_digests: set[str] = set()  # stories that hold fp only inside a stored digest
-        for story_id, other in stored:
+            return Decision(Match(story_id=exact[0], similarity=1.0, rule="text_hash"))
+        sharing = Lines.of(self, fp, None, not_before).sharing()
+        lines_shared = {other.text_hash for _, other in sharing}
+        seen = {other.text_hash for _, other in stored}
+        passed: dict[str, _Verdict] = {}
+        partial: list[Partial] = []
+        for story_id, other in stored + [item for item in sharing if item[1].text_hash not in seen]:
             verdict = self._assess(fp, other)
             if verdict is None:
-                continue
-            if verdict[0] == "near_containment" and other.size > fp.size and self._stored_digest(other, fp):
-                inside_digests.add(story_id)
-                continue
-            if story_id not in passed or verdict[2] > passed[story_id][0]:
-                passed[story_id] = verdict[2], verdict[0], verdict[1]
-        if inside_digests:
-            logger.debug("held whole by the digests of %s, which it does not join", sorted(inside_digests))
-        if not passed:
-            return None
-        if is_digest(pieces_of(fp, ((str(number), other) for number, (_, other) in enumerate(stored))),
-                     lambda first, second: stored[int(first)][0] == stored[int(second)][0]):
-            logger.debug("a digest of %d stored stories joins none of them", len(passed))
-            return None
+                if other.text_hash in lines_shared:  # two templates' leftovers may hide a copy
+                    partial.append(Partial(story_id, other, 0.0))
+            elif verdict.covered < WHOLE_SHARE and verdict.rule == "near_containment":
+                partial.append(Partial(story_id, other, verdict.similarity))
+            elif story_id not in passed or verdict.jaccard > passed[story_id].jaccard:
+                passed[story_id] = verdict
+        # A whole copy of one text is mostly that text, so no digest of others: it joins at once.
         story_ids = sorted(passed)
-        _, rule, similarity = passed[story_ids[0]]
-        return Match(story_id=story_ids[0], similarity=similarity, rule=rule, merges=tuple(story_ids[1:]))
+        partial = [item for item in partial if item.story_id not in passed]
+        if not story_ids:
+            return Decision(None, tuple(partial))
+        verdict = passed[story_ids[0]]
+        return Decision(Match(story_id=story_ids[0], similarity=verdict.similarity, rule=verdict.rule,
+                              merges=tuple(story_ids[1:])), tuple(partial))
 
-    def _stored_digest(self, digest: Fingerprint, newcomer: Fingerprint) -> bool:
-        """Whether a stored text that holds ``newcomer`` is a digest of its neighbours, ``newcomer`` among them (so
-        a short story arriving after the round-up that reprints it is judged as if it had come first)."""
-        neighbours = [(candidate.story_id, Fingerprint.from_bytes(candidate.fingerprint))
-                      for candidate in self.store.query(self.band_hashes(digest))]
-        neighbours = [(story_id, other) for story_id, other in neighbours if other.text_hash != digest.text_hash]
-        neighbours.append(("", newcomer))
+    def defer(self, fp: Fingerprint, partial: Iterable[Partial]) -> None:
+        """Keep the pairs of ``fp`` (stored by its caller) and the ``partial`` texts of its `Decision` for `settle`."""
+        self.store.defer([(fp.text_hash, item.fingerprint.text_hash, item.similarity) for item in partial])
 
-        def same(first: str, second: str) -> bool:
-            (a_story, a_fp), (b_story, b_fp) = neighbours[int(first)], neighbours[int(second)]
-            return (a_story == b_story and a_story != "") or self._assess(a_fp, b_fp) is not None
-
-        return is_digest(pieces_of(digest, ((str(number), other) for number, (_, other) in enumerate(neighbours))),
-                         same)
+    def settle(self) -> list[Match]:
+        """Decide the pairs deferred so far (kept in the store, so any worker of a crawl may settle them), against
+        the index as it is now: a crawl calls this at its end, when the other stories a digest reprints have come
+        if they were to (`aggregator.dedup.partial`). Returns one `Match` per group of stories to merge: the
+        smallest id, the others in ``merges``. Merges nothing itself (see `merge`)."""
+        return [Match(story_id=group[0], similarity=similarity, rule=rule, merges=tuple(group[1:]))
+                for group, rule, similarity in settle(self)]
 
     def insert(self, story_id: str, fp: Fingerprint, when: str | datetime | None = None) -> None:
         """Add one version/sighting of ``story_id``, seen at ``when`` (for ``match(not_before=...)``); a story may
@@ -243,7 +287,7 @@ class StoryIndex:
         data = fp.to_bytes()
         # The same bytes have the same text hash: its band holds every earlier copy, so one band lookup decides.
         if not _holds(self.store.query(bands[:1]), story_id, data):
-            self.store.insert(story_id, data, bands, _utc_iso(when))
+            self.store.insert(story_id, data, bands, _utc_iso(when), passages=[key for key, _ in fp.passages])
 
     def add(self, new_story_id: str, fp: Fingerprint, when: str | datetime | None = None) -> Match | None:
         """:meth:`match` then :meth:`insert` in one store query: ``fp`` joins the story it matches, else it starts
@@ -255,32 +299,24 @@ class StoryIndex:
             raise ValueError("new_story_id must be a non-empty string, got %r" % (new_story_id,))
         bands = self.band_hashes(fp)
         candidates = self.store.query(bands)  # no time window, so every stored copy of the text is among them
-        match = self._best(fp, candidates)
-        if match is not None and new_story_id < match.story_id:
-            # A story is named by its smallest member id, whichever member came first.
-            match = Match(story_id=new_story_id, similarity=match.similarity, rule=match.rule,
-                          merges=tuple(sorted((match.story_id, *match.merges))))
+        decision = self._decide(fp, candidates, None)
+        match = None if decision.match is None else decision.match.named(new_story_id)
         story_id = new_story_id if match is None else match.story_id
         data = fp.to_bytes()
         if match is None or not _holds(candidates, story_id, data):
-            self.store.insert(story_id, data, bands, _utc_iso(when))
+            self.store.insert(story_id, data, bands, _utc_iso(when), passages=[key for key, _ in fp.passages])
         if match is not None and match.merges:
             self.merge(match.story_id, match.merges)
+        self.defer(fp, decision.partial)
         return match
 
     def merge(self, story_id: str, others: Iterable[str]) -> None:
-        """Fold the fingerprints of ``others`` into ``story_id`` (a bridge found they are one story); their times
-        seen are not kept. Ids not indexed are skipped."""
+        """Fold the fingerprints of ``others`` into ``story_id`` (a bridge found they are one story): they keep
+        their bands, passages and times seen, under ``story_id``. Ids not indexed are skipped."""
         for other in others:
-            if other == story_id:
-                continue
-            stored = self.store.fingerprints(other)
-            if not stored:
-                continue
-            self.remove(other)
-            for data in stored:
-                self.insert(story_id, Fingerprint.from_bytes(data))
-            logger.info("dedup index: story %s merged into %s", other, story_id)
+            if other != story_id and other in self.store:
+                self.store.rename(other, story_id)
+                logger.info("dedup index: story %s merged into %s", other, story_id)
 
     def insert_many(self, entries: Iterable[tuple[str, Fingerprint, str | datetime | None]]) -> int:
         """Insert (story id, fingerprint, when) triples, then flush the store; returns how many were given."""
@@ -296,8 +332,10 @@ class StoryIndex:
         stored = self.store.fingerprints(story_id)
         if not stored:
             raise KeyError(story_id)
-        bands = sorted({band for data in stored for band in self.band_hashes(Fingerprint.from_bytes(data))})
-        self.store.remove(story_id, bands)
+        fingerprints = [Fingerprint.from_bytes(data) for data in stored]
+        bands = sorted({band for fp in fingerprints for band in self.band_hashes(fp)})
+        passages = sorted({key for fp in fingerprints for key, _ in fp.passages})
+        self.store.remove(story_id, bands, passages)
 
     def flush(self) -> None:
         """Make every insert so far durable (a commit for SQLite)."""
