@@ -18,7 +18,7 @@ from tests.store_backends import Backend, article, backend_fixture, save, storag
 SQLITE_SEARCH_TABLES = {"story_search_rows", "story_search_data", "story_search_idx", "story_search_content",
                         "story_search_docsize", "story_search_config"}
 TABLES = {"meta", "stories", "sightings", "story_versions", "http_validators", "runs", "source_runs", "source_polling",
-          "notifications", "source_templates", "story_search"}
+          "notifications", "source_templates", "story_search", "story_merges"}
 
 
 def test_new_story_then_sighting_then_seen(storage: StoryStorage) -> None:

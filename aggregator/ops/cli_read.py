@@ -151,19 +151,26 @@ def stats(db: str) -> None:
 @db_option
 def explain(story_id: str, db: str) -> None:
     """Why a story is what it is: its primary item (the copy that stands for it) and why, every sighting with
-    the similarity and the rule that matched it, and its earlier versions."""
+    the similarity and the rule that matched it, its earlier versions and the stories merged into it. A story
+    merged into another is explained as that one, after when and why it was merged."""
     from aggregator.store.backends import open_reader
 
     storage = open_existing(open_reader, db)
     try:
         with database_trouble(db):
             story = storage.story(story_id)
+            chain = storage.merged_into(story_id) if story is None else []
+            if chain:
+                story = storage.story(chain[-1].into_id)
             if story is None:
                 raise ConfigError("no story %r in %s" % (story_id, db))
-            sightings = storage.sightings([story_id])[story_id]
-            versions = storage.versions(story_id)
+            sightings = storage.sightings([story.id])[story.id]
+            versions = storage.versions(story.id)
+            merged = storage.merged_from([story.id])[story.id]
     finally:
         storage.close()
+    for merge in chain:
+        _echo("Story %s was merged into %s on %s: %s", merge.merged_id, merge.into_id, merge.merged_at, merge.why())
     _echo("Story %s: %s", story.id, story.title or "(untitled)")
     _echo("  primary item: %s (%s) — chosen by %s", story.url, story.source, story.primary_reason)
     _echo("  published: %s (from %s); first seen %s", story.date_published or "-", story.date_source or "-",
@@ -181,6 +188,9 @@ def explain(story_id: str, db: str) -> None:
         click.echo("Earlier versions (%d):" % len(versions))
         _print_table([("RECORDED", "URL", "TITLE")] + [(v["recorded_at"], v["url"], v["title"] or "")
                                                        for v in versions])
+    if merged:
+        click.echo("Stories merged into it (%d):" % len(merged))
+        _print_table([("STORY", "MERGED", "WHY")] + [(m.merged_id, m.merged_at, m.why()) for m in merged])
 
 
 @click.command("sources")

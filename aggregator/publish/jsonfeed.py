@@ -1,16 +1,17 @@
 """JSON Feed 1.1 export of stored stories (https://jsonfeed.org/version/1.1), newest first.
 
 Each item carries the `_aggregator` extension: the story's `source`, `first_seen` and its `sightings`, one
-per place the story was seen (itself included). A story without a known date has no `date_published`. A story
-kept for its metadata alone (no readable body) has its description as `content_text` and `metadata_only`. A story
-a filter rule hides is not in the feed; the tags rules added are in its `tags`, after the publisher's.
-Reads storage; never writes it.
+per place the story was seen (itself included), and `merged_from`, the ids of stories merged into it. A story
+without a known date has no `date_published`. A story kept for its metadata alone (no readable body) has its
+description as `content_text` and `metadata_only`. A story a filter rule hides is not in the feed; the tags
+rules added are in its `tags`, after the publisher's. Reads storage; never writes it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,7 +67,9 @@ def _tags(story: Story) -> list[str]:
     return list(tags.values())
 
 
-def story_item(story: Story, sightings: list[Sighting]) -> dict[str, Any]:
+def story_item(story: Story, sightings: list[Sighting], merged_from: Sequence[str] = ()) -> dict[str, Any]:
+    """One story as a JSON Feed item; ``merged_from``: the ids of stories merged into it, which a reader that
+    showed them may take for this item."""
     item: dict[str, Any] = {
         "id": story.id,
         "url": story.url,
@@ -89,6 +92,8 @@ def story_item(story: Story, sightings: list[Sighting]) -> dict[str, Any]:
     }
     if not story.text:
         item["_aggregator"]["metadata_only"] = True
+    if merged_from:
+        item["_aggregator"]["merged_from"] = list(merged_from)
     return {key: value for key, value in item.items() if value not in (None, [], "")}
 
 
@@ -99,12 +104,14 @@ def build_feed(storage: StoryStorage, *, title: str = "News aggregator", home_pa
     else first seen). `since` is an instant: stories published (else first seen) at or after it."""
     stories = storage.stories(limit=limit, since=since, source=source)
     sightings = storage.sightings([story.id for story in stories])
+    merged = storage.merged_from([story.id for story in stories])
     feed: dict[str, Any] = {"version": VERSION, "title": title}
     if home_page_url:
         feed["home_page_url"] = home_page_url
     if feed_url:
         feed["feed_url"] = feed_url
-    feed["items"] = [story_item(story, sightings[story.id]) for story in stories]
+    feed["items"] = [story_item(story, sightings[story.id], [merge.merged_id for merge in merged[story.id]])
+                     for story in stories]
     return feed
 
 

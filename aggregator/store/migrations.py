@@ -254,6 +254,20 @@ SEARCH_POSTGRESQL = (
     "CREATE INDEX story_search_document ON story_search USING GIN (document)",
 )
 
+# Stories merged into another when a text showed they are one (aggregator.store.merges): the merged-away id, the
+# story it went into, when, under which rule and similarity, and the URL whose arrival showed it.
+MERGES_TABLE = """CREATE TABLE story_merges (
+    merged_id TEXT%(text)s PRIMARY KEY,
+    into_id TEXT%(text)s NOT NULL,
+    merged_at TEXT%(text)s NOT NULL,
+    rule TEXT,
+    similarity %(real)s,
+    url TEXT
+)"""
+MERGES_INDEX = "CREATE INDEX story_merges_into ON story_merges (into_id)"
+MERGES_SQLITE = (MERGES_TABLE % {"text": "", "real": "REAL"}, MERGES_INDEX)
+MERGES_POSTGRESQL = (MERGES_TABLE % {"text": ' COLLATE "C"', "real": "DOUBLE PRECISION"}, MERGES_INDEX)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("the initial schema",
               sqlite=tuple(s.strip() for s in V1_SQLITE_SCHEMA.split(";") if s.strip()),
@@ -284,6 +298,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               sqlite=(TEMPLATES_TABLE % "BLOB",), postgresql=(TEMPLATES_TABLE % "BYTEA",)),
     Migration("full-text search: story_search, every stored story indexed",
               sqlite=SEARCH_SQLITE, postgresql=SEARCH_POSTGRESQL),
+    Migration("story_merges: stories merged into another, when and why",
+              sqlite=MERGES_SQLITE, postgresql=MERGES_POSTGRESQL),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

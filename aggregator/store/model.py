@@ -1,5 +1,5 @@
-"""What storage hands out and takes in, on every backend: `Story`, `Sighting` and the `StoryStorage` protocol.
-Holds no SQL (`aggregator.store.sql` does).
+"""What storage hands out and takes in, on every backend: `Story`, `Sighting`, `Merge` and the `StoryStorage`
+protocol. Holds no SQL (`aggregator.store.sql` does).
 
 Every text read back is passed through `aggregator.text.clean_text`: rows stored by older versions (which
 did not clean what entered) may hold lone surrogates (JSON-escaped in `authors`/`tags`), NUL, terminal escapes
@@ -58,6 +58,28 @@ class Story:
     rule_tags: tuple[str, ...] = ()  # tags the filter rules added (kept apart from the publisher's `tags`)
 
 
+@dataclass(frozen=True)
+class Merge:
+    """One story merged into another: when, under which rule and similarity, and the URL whose arrival showed it
+    (None for a merge settled at a crawl's end)."""
+
+    merged_id: str
+    into_id: str
+    merged_at: str
+    rule: str | None
+    similarity: float | None
+    url: str | None
+
+    def why(self) -> str:
+        """In words, for `explain` and logs."""
+        how = self.rule or "a match"
+        if self.similarity is not None:
+            how += " %.3f" % self.similarity
+        if self.url:
+            return "%s bridged them (%s)" % (self.url, how)
+        return "a partial copy, settled at the end of a crawl (%s)" % how
+
+
 class StoryStorage(Protocol):
     """What the pipelines and exporters need from a storage backend."""
 
@@ -67,7 +89,12 @@ class StoryStorage(Protocol):
     def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
              similarity: float | None, rule: str | None, fingerprint: bytes | None,
              source_updated: str | None = None, canonical_claim: str | None = None,
-             then: Callable[[], None] | None = None, rules: StoryRules | None = None) -> str: ...
+             then: Callable[[], None] | None = None, rules: StoryRules | None = None,
+             merges: Sequence[str] = ()) -> str: ...
+    def merge(self, story_id: str, merged: Sequence[str], *, rule: str | None, similarity: float | None,
+              then: Callable[[], None] | None = None) -> list[str]: ...
+    def merged_into(self, story_id: str) -> list[Merge]: ...
+    def merged_from(self, story_ids: Sequence[str]) -> dict[str, list[Merge]]: ...
     def story(self, story_id: str) -> Story | None: ...
     def sources_of(self, story_id: str) -> set[str]: ...
     def versions(self, story_id: str) -> list[dict[str, Any]]: ...

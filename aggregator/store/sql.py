@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 
 from aggregator.store.dialect import URL_LOCK_PREFIX, Dialect, Statements
 from aggregator.store.identity import Candidate, choose_primary
+from aggregator.store.merges import StoryMerges, merge_stories
 from aggregator.store.model import (
     SAME_SOURCE_RULE,
     Sighting,
@@ -58,7 +59,7 @@ class Seen:
     now: str
 
 
-class SQLStorage(ABC):
+class SQLStorage(StoryMerges, ABC):
     """Stories, sightings, versions and HTTP validators in SQL tables (`StoryStorage` for every backend).
 
     Subclasses set `dialect` and `db` (the connection reads run on, rows readable by column name) and
@@ -80,7 +81,8 @@ class SQLStorage(ABC):
     def save(self, *, story_id: str, url: str, source: str, article: Any, text_hash: str,
              similarity: float | None, rule: str | None, fingerprint: bytes | None,
              source_updated: str | None = None, canonical_claim: str | None = None,
-             then: Callable[[], None] | None = None, rules: StoryRules | None = None) -> str:
+             then: Callable[[], None] | None = None, rules: StoryRules | None = None,
+             merges: Sequence[str] = ()) -> str:
         """Store one sighting of `story_id`, creating the story if it is new. Returns "new" (a new story),
         "sighting" (a new place for a stored story; it may become the story's primary item), "updated" (a
         new text for a stored URL, or a later version of the story from the same source at another URL: the
@@ -89,12 +91,17 @@ class SQLStorage(ABC):
         `then` runs last inside the item's transaction: what it writes on this storage's connection commits
         with the story, or is rolled back with it when the save or `then` raises. PostgreSQL runs a save
         again from the start after a serialization failure or deadlock, so `then` must be safe to repeat.
-        With `rules`, the story this sighting belongs to is decided again (hidden, rule tags) in the same save."""
+        With `rules`, the story this sighting belongs to is decided again (hidden, rule tags) in the same save.
+        The stories in `merges` (this text bridges them) are merged into `story_id` in the same unit of work
+        (`aggregator.store.merges`); a new story that merges a stored one counts as a "sighting"."""
         seen = Seen(story_id, url, source, article, text_hash, similarity, rule, fingerprint, source_updated,
                     canonical_claim, utc_now())
 
         def work(tx: Statements) -> str:
             outcome = self._store(tx, seen)
+            if merges and merge_stories(tx, seen.story_id, merges, rule=seen.rule, similarity=seen.similarity,
+                                        url=seen.url, now=seen.now) and outcome == "new":
+                outcome = "sighting"
             if outcome != "seen":  # its search row follows the story, in the same transaction
                 index_story_at(tx, seen.url)
             if rules is not None:
