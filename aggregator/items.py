@@ -36,7 +36,8 @@ class ArticleItem:
     extract:      article (an `aggregator.extract.extractor.Article`); body is released afterwards
     canonicalize: canonical_url, canonical_claim (a canonical URL the page declares on another site)
     dedup:        story_id, is_new_story, similarity, rule, fingerprint, index_when (set when the store is to add
-                  the fingerprint to the dedup index under story_id, in the same unit of work as the story)
+                  the fingerprint to the dedup index under story_id, in the same unit of work as the story),
+                  merges (stored stories the item shows are story_id too: merged into it in that unit of work)
     """
 
     url: str
@@ -55,3 +56,4 @@ class ArticleItem:
     rule: str | None = None
     fingerprint: Any = None
     index_when: str | None = None
+    merges: tuple[str, ...] = ()

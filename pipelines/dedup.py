@@ -3,7 +3,10 @@
 Exact matches first (the canonical URL is already stored, or the normalized text hash), then near
 duplicates through `aggregator.dedup.index.StoryIndex` (MinHash/LSH), which persists across runs. Nothing is
 dropped here and nothing is written: a duplicate goes on to storage as a sighting, and the store writes the
-item's index rows in the same unit of work as its story (`ArticleItem.index_when`).
+item's index rows, and merges the stories the item bridges, in the same unit of work as its story
+(`ArticleItem.index_when`, `ArticleItem.merges`). A story is named by the smallest id any of its items would have
+started, so the same pages in any order give the same ids. Partial copies wait for the end of the crawl, when
+the index settles them and the stories they join are merged here.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from aggregator.dedup.fingerprint import Fingerprint
@@ -39,6 +43,25 @@ class DedupPipeline:
 
     def open_spider(self) -> None:
         self.resources.index  # noqa: B018 (opened now, not at the first item: a Redis or database error stops the crawl here)
+
+    async def close_spider(self) -> None:
+        if not self.resources.off_reactor:
+            self._settle()
+            return
+        gate = self.resources.gate  # no other worker decides while the deferred pairs are settled
+        await gate.acquire()
+        try:
+            await asyncio.to_thread(self._settle)
+        finally:
+            await gate.release()
+
+    def _settle(self) -> None:
+        """Merge the stories the partial copies deferred during this crawl join, each with its index rows."""
+        storage, index = self.resources.storage, self.resources.index
+        for match in index.settle():
+            merged = storage.merge(match.story_id, match.merges, rule=match.rule, similarity=match.similarity,
+                                   then=partial(index.merge, match.story_id, match.merges))
+            self.stats.inc_value("aggregator/dedup/settled_merges", len(merged))
 
     def not_before(self) -> str | None:
         if not self.window_days:
@@ -75,18 +98,24 @@ class DedupPipeline:
             if fingerprint.text_hash not in self._stored_hashes(known):
                 item.index_when = now  # a new version: match its copies too
             return item
-        match = index.match(fingerprint, not_before=self.not_before())
+        decision = index.decide(fingerprint, not_before=self.not_before())
+        match = decision.match
         if match is None:
             item.story_id, item.is_new_story = new_story_id(item.canonical_url), True
+        elif item.source in storage.sources_of(match.story_id):
+            # The outlet that ran the story ran it again at another URL (an edited headline, a new slug or
+            # GUID): a later version of the story, not a sighting from another outlet; the story keeps its id.
+            item.story_id, item.similarity, item.rule = match.story_id, match.similarity, SAME_SOURCE_RULE
+            item.merges = match.merges
         else:
-            item.story_id, item.similarity, item.rule = match.story_id, match.similarity, match.rule
-            if item.source in storage.sources_of(match.story_id):
-                # The outlet that ran the story ran it again at another URL (an edited headline, a new
-                # slug or GUID): a later version of the story, not a sighting from another outlet.
-                item.rule = SAME_SOURCE_RULE
+            match = match.named(new_story_id(item.canonical_url))
+            item.story_id, item.similarity, item.rule, item.merges = (match.story_id, match.similarity, match.rule,
+                                                                      match.merges)
+        if match is not None:
             self.stats.inc_value("aggregator/dedup/%s" % item.rule)
-            logger.info("%s is a copy of story %s (%s, similarity %.2f)",
-                        item.canonical_url, match.story_id, item.rule, match.similarity)
+            logger.info("%s is a copy of story %s (%s, similarity %.2f)%s", item.canonical_url, item.story_id,
+                        item.rule, match.similarity, ", merging %s" % ", ".join(item.merges) if item.merges else "")
+        index.defer(fingerprint, decision.partial)
         item.index_when = now
         return item
 

@@ -77,6 +77,7 @@ class StorePipeline:
             canonical_claim=item.canonical_claim,
             then=self._index_rows(item),
             rules=self.rules,  # even none: a story a removed rule had hidden is shown again when seen
+            merges=item.merges,
         )
         # new: a new story; sighting: a duplicate collapsed into a stored story; updated: a new version
         # of a stored page; seen: already stored, unchanged.
@@ -84,9 +85,15 @@ class StorePipeline:
         count_source(self.stats, item.source, "stored/%s" % outcome)
 
     def _index_rows(self, item: ArticleItem) -> Callable[[], None] | None:
-        """The item's dedup index rows, written inside its save: a story that is not stored leaves none."""
+        """The item's dedup index rows, written inside its save (with the index side of its merges): a story
+        that is not stored leaves none."""
         if item.index_when is None or item.fingerprint is None or item.story_id is None:
             return None
         index: StoryIndex = self.resources.index
-        story_id, fingerprint, when = item.story_id, item.fingerprint, item.index_when
-        return lambda: index.insert(story_id, fingerprint, when=when)
+        story_id, fingerprint, when, merges = item.story_id, item.fingerprint, item.index_when, item.merges
+
+        def write() -> None:
+            index.insert(story_id, fingerprint, when=when)
+            index.merge(story_id, merges)
+
+        return write

@@ -16,7 +16,7 @@ from scrapy.utils.test import get_crawler
 import aggregator.settings
 from aggregator.items import Article, ArticleItem
 from pipelines.canonicalize import CanonicalizePipeline
-from pipelines.dedup import DedupPipeline
+from pipelines.dedup import DedupPipeline, new_story_id
 from pipelines.extract import ExtractPipeline
 from pipelines.resources import CrawlResources, crawl_resources
 from pipelines.store import StorePipeline
@@ -45,8 +45,8 @@ def item(url: str, source: str, text: str, title: str = "A story") -> ArticleIte
 
 def run(crawler: Crawler, *items: ArticleItem) -> list[Any]:
     """Each item through canonicalize, dedup and store, as Scrapy chains them (awaiting what is awaitable)."""
-    stages = [CanonicalizePipeline.from_crawler(crawler), DedupPipeline.from_crawler(crawler),
-              StorePipeline.from_crawler(crawler)]
+    stages: list[Any] = [CanonicalizePipeline.from_crawler(crawler), DedupPipeline.from_crawler(crawler),
+                         StorePipeline.from_crawler(crawler)]
 
     async def one(entry: ArticleItem) -> Any:
         result: Any = entry
@@ -121,16 +121,18 @@ def test_a_failed_save_leaves_no_dedup_index_rows(tmp_path: Path) -> None:
 
 def test_copies_decided_off_the_reactor_make_one_story(postgres_url: str) -> None:  # noqa: F811
     """On PostgreSQL deciding and saving run in threads; six copies arriving at once still make one story with
-    six sightings, because each decision waits for the save of the one before it."""
+    six sightings, because each decision waits for the save of the one before it. The story ends named by the
+    smallest id any copy would have started, whichever came first."""
     crawler = crawler_for(postgres_url)
     resources = crawl_resources(crawler)
     assert resources.off_reactor and resources.index_url == "memory://"
     text = story_text(5)
-    results = run(crawler, *(item("https://s%d.example/story" % n, "s%d" % n, text) for n in range(6)))
+    urls = ["https://s%d.example/story" % n for n in range(6)]
+    results = run(crawler, *(item(url, "s%d" % n, text) for n, url in enumerate(urls)))
     assert all(isinstance(result, ArticleItem) for result in results)
-    assert len({result.story_id for result in results}) == 1
     assert sum(result.is_new_story for result in results) == 1
     assert resources.storage.counts() == {"stories": 1, "sightings": 6}
+    assert {resources.storage.story_for_url(url) for url in urls} == {min(map(new_story_id, urls))}
     resources.close()
 
 
