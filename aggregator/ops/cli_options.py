@@ -76,6 +76,21 @@ def database_trouble(db: str) -> Iterator[None]:
         raise ConfigError("cannot use the database %s: %s" % (display_url(db), one_line(exc))) from None
 
 
+def acquire_crawl_lock(db: str, wait: bool) -> Any:
+    """The database's crawl lock, held: another holder is `LockedError` (exit 5, or waited for with `wait`), a
+    database that cannot be used is `Error:` (exit 2). The caller releases it."""
+    from aggregator.store.lock import LockBusy, crawl_lock
+
+    with database_trouble(db):
+        lock = crawl_lock(db, wait=wait)
+    try:
+        with database_trouble(db):
+            lock.acquire()
+    except LockBusy as exc:
+        raise LockedError(str(exc)) from None
+    return lock
+
+
 def open_existing(opener: Callable[[str], Opened], db: str) -> Opened:
     """`opener(db)` on a database that is there: a missing SQLite file (a path or sqlite:///path) is "no
     database", never created empty; an unreadable or unreachable one is an `Error:`. The opener is passed in

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from aggregator.ops.cli_options import (
-    LockedError,
+    acquire_crawl_lock,
     check_redis,
     database_trouble,
     db_option,
@@ -115,7 +115,6 @@ def prune(older_than: str, dry_run: bool, db: str, sources_file: str | None, wai
     """Remove the stories last seen before --older-than, with their sightings, versions, search rows and dedup
     index entries; SQLite's freed space goes back to the disk."""
     from aggregator.store.backends import database_errors, display_url, open_reader, open_storage
-    from aggregator.store.lock import LockBusy, crawl_lock
     from aggregator.store.prune import file_bytes, reclaim_space
     from aggregator.store.prune import prune as prune_stories
     from aggregator.store.search import delete_search_rows
@@ -134,13 +133,7 @@ def prune(older_than: str, dry_run: bool, db: str, sources_file: str | None, wai
     lock = index = None
     try:
         if not dry_run:  # a crawl would save sightings of stories being deleted, and hold index entries of them
-            with database_trouble(db):
-                lock = crawl_lock(db, wait=wait)
-                try:
-                    lock.acquire()
-                except LockBusy as exc:
-                    lock = None
-                    raise LockedError(str(exc)) from None
+            lock = acquire_crawl_lock(db, wait)
         with database_trouble(db):
             size = None if dry_run else file_bytes(storage)
             index = open_index_entries(storage, db, redis_url)

@@ -14,7 +14,7 @@ import click
 
 from aggregator.ops.cli_options import (
     ConfigError,
-    LockedError,
+    acquire_crawl_lock,
     database_trouble,
     db_option,
     load_sources,
@@ -72,19 +72,12 @@ def check(sources_file: str | None) -> None:
 def apply(db: str, sources_file: str | None, dry_run: bool, wait: bool) -> None:
     """Decide every stored story again with the registry's rules; print each change and a count."""
     from aggregator.store.backends import open_reader, open_storage
-    from aggregator.store.lock import LockBusy, crawl_lock
 
     rule_set, _ = _load_rules(sources_file)
     require_database(db)  # before the lock, which would leave a lock file beside a database that is not there
     lock = None
     if not dry_run:  # a crawl saves stories with the rules it started with: one writer of outcomes at a time
-        with database_trouble(db):
-            lock = crawl_lock(db, wait=wait)
-        try:
-            with database_trouble(db):
-                lock.acquire()
-        except LockBusy as exc:
-            raise LockedError(str(exc)) from None
+        lock = acquire_crawl_lock(db, wait)
     try:
         storage = open_existing(open_reader if dry_run else open_storage, db)
         counts = Counter[str]()
