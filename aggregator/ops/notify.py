@@ -122,7 +122,7 @@ def run_notifications(storage: SQLStorage, outbox: Outbox, notifiers: Mapping[st
         return []
     queued: list[Notification] = []
     if wants(notifiers, NEW_STORY):
-        stories = outbox.stories_first_seen(*window)
+        stories = outbox.run_stories(run_id, window)
         sightings = storage.sightings([story.id for story in stories]) if stories else {}
         for notifier in notifiers.values():
             if notifier.wants(NEW_STORY):

@@ -268,6 +268,38 @@ MERGES_INDEX = "CREATE INDEX story_merges_into ON story_merges (into_id)"
 MERGES_SQLITE = (MERGES_TABLE % {"text": "", "real": "REAL"}, MERGES_INDEX)
 MERGES_POSTGRESQL = (MERGES_TABLE % {"text": ' COLLATE "C"', "real": "DOUBLE PRECISION"}, MERGES_INDEX)
 
+# Where each run starts and ends in the sightings (aggregator.store.outbox: the stories a run saw first are those
+# whose first sighting lies between the two): the highest sighting id when the run row is made, and when it is
+# marked finished. Kept by the database itself, so every writer of runs (the run log, a test, an older release
+# still running beside this one) records them, at the exact moment the row changes. Runs made before this
+# migration have neither: they keep their whole-second time window.
+RUN_SIGHTINGS_COLUMNS = ("ALTER TABLE runs ADD COLUMN last_sighting_at_start BIGINT",
+                         "ALTER TABLE runs ADD COLUMN last_sighting_at_end BIGINT")
+RUN_SIGHTINGS_SQLITE = RUN_SIGHTINGS_COLUMNS + (
+    "CREATE TRIGGER runs_sightings_started AFTER INSERT ON runs WHEN new.last_sighting_at_start IS NULL"
+    " BEGIN UPDATE runs SET last_sighting_at_start = (SELECT coalesce(max(id), 0) FROM sightings)"
+    " WHERE id = new.id; END",
+    "CREATE TRIGGER runs_sightings_finished AFTER UPDATE OF finished ON runs"
+    " WHEN old.finished IS NULL AND new.finished IS NOT NULL AND new.last_sighting_at_end IS NULL"
+    " BEGIN UPDATE runs SET last_sighting_at_end = (SELECT coalesce(max(id), 0) FROM sightings)"
+    " WHERE id = new.id; END",
+)
+RUN_SIGHTINGS_POSTGRESQL = RUN_SIGHTINGS_COLUMNS + (
+    """CREATE FUNCTION runs_sightings_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            IF NEW.last_sighting_at_start IS NULL THEN
+                NEW.last_sighting_at_start := (SELECT coalesce(max(id), 0) FROM sightings);
+            END IF;
+        ELSIF OLD.finished IS NULL AND NEW.finished IS NOT NULL AND NEW.last_sighting_at_end IS NULL THEN
+            NEW.last_sighting_at_end := (SELECT coalesce(max(id), 0) FROM sightings);
+        END IF;
+        RETURN NEW;
+    END $$""",
+    "CREATE TRIGGER runs_sightings_mark BEFORE INSERT OR UPDATE OF finished ON runs FOR EACH ROW"
+    " EXECUTE FUNCTION runs_sightings_mark()",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("the initial schema",
               sqlite=tuple(s.strip() for s in V1_SQLITE_SCHEMA.split(";") if s.strip()),
@@ -300,6 +332,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               sqlite=SEARCH_SQLITE, postgresql=SEARCH_POSTGRESQL),
     Migration("story_merges: stories merged into another, when and why",
               sqlite=MERGES_SQLITE, postgresql=MERGES_POSTGRESQL),
+    Migration("runs.last_sighting_at_start and _at_end: the sightings each run made, kept by triggers",
+              sqlite=RUN_SIGHTINGS_SQLITE, postgresql=RUN_SIGHTINGS_POSTGRESQL),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

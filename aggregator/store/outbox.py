@@ -2,8 +2,8 @@
 (`notifications`, made by `aggregator.store.migrations`) so that one not delivered by its run is tried again by
 the next; and the stories a run saw first, which `new_story` notifications carry.
 
-Owns every statement on `notifications`; reads `runs` and `stories`, writes nothing else. Sends nothing
-(`aggregator.ops.notify` does, through `aggregator.publish.webhooks`).
+Owns every statement on `notifications`; reads `runs`, `stories` and `sightings`, writes nothing else. Sends
+nothing (`aggregator.ops.notify` does, through `aggregator.publish.webhooks`).
 """
 
 from __future__ import annotations
@@ -67,10 +67,10 @@ class Outbox:
     def run_window(self, run_id: int) -> tuple[str, str] | None:
         """(started, finished) of a finished run; None when there is no such run or it has not finished.
 
-        Times are whole seconds: a run that starts in the second the one before it finished would count that
+        The stories of a run recorded before runs kept their sightings (`run_sightings`) are found by these
+        times, in whole seconds: a run that starts in the second the one before it finished would count that
         run's last stories as its own, so its window opens after that second (a story this run stored within it
-        is not announced: a run fetches its feeds before it stores anything, so that takes a run shorter than
-        a second)."""
+        is not announced)."""
         row = self.db.execute("SELECT started, finished FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None or row["finished"] is None:
             return None
@@ -81,12 +81,41 @@ class Outbox:
             started = before["finished"] + "~"  # sorts after every time in that second ("+00:00", ".123")
         return started, row["finished"]
 
+    def run_sightings(self, run_id: int) -> tuple[int, int] | None:
+        """(after, through): run `run_id` made the sightings whose id is above `after` and up to `through`, the
+        highest ids when it started and when it finished (kept by the database: see the runs migration). None
+        for a run recorded without them (before that migration, or not finished): use `run_window`."""
+        row = self.db.execute("SELECT last_sighting_at_start AS after, last_sighting_at_end AS through FROM runs"
+                              " WHERE id = ? AND finished IS NOT NULL", (run_id,)).fetchone()
+        if row is None or row["after"] is None or row["through"] is None:
+            return None
+        return int(row["after"]), int(row["through"])
+
+    def stories_first_sighted(self, after: int, through: int) -> list[Story]:
+        """The stories whose first sighting has an id above `after` and up to `through` (a run's
+        `run_sightings`), in the order they were first stored; hidden ones (filter rules) left out, as the feeds
+        leave them out. Exact where times are not: ids are never shared, whatever second two runs meet in."""
+        rows = self.db.execute(
+            "SELECT s.* FROM stories s JOIN (SELECT story_id, min(id) AS first FROM sightings WHERE id > ? AND"
+            " id <= ? GROUP BY story_id) made ON made.story_id = s.id WHERE s.hidden = 0 AND NOT EXISTS"
+            " (SELECT 1 FROM sightings earlier WHERE earlier.story_id = s.id AND earlier.id <= ?)"
+            " ORDER BY made.first", (after, through, after)).fetchall()
+        return [story_from_row(row) for row in rows]
+
     def stories_first_seen(self, started: str, finished: str) -> list[Story]:
-        """The stories first stored between `started` and `finished` (a run's window), oldest first; hidden
+        """The stories first stored between `started` and `finished` (a run's `run_window`), oldest first; hidden
         ones (filter rules) left out, as the feeds leave them out."""
         rows = self.db.execute("SELECT * FROM stories WHERE first_seen >= ? AND first_seen <= ? AND hidden = 0"
                                " ORDER BY first_seen, id", (started, finished)).fetchall()
         return [story_from_row(row) for row in rows]
+
+    def run_stories(self, run_id: int, window: tuple[str, str]) -> list[Story]:
+        """The stories run `run_id` (whose `run_window` is `window`) saw first: by its sightings where it kept
+        them, else by its times."""
+        sightings = self.run_sightings(run_id)
+        if sightings is None:
+            return self.stories_first_seen(*window)
+        return self.stories_first_sighted(*sightings)
 
     def add(self, notifications: Sequence[Notification]) -> int:
         """Queue `notifications`; one already queued (the same notifier, event, run and part) is left as it is.
