@@ -205,3 +205,25 @@ def test_time_element_without_itemprop_under_the_headline() -> None:
     article = extract_article(html, "https://courier.example/pier", now=NOW)
     assert article is not None
     assert article.date_published == "2024-05-02T16:30:00+01:00"
+
+
+def test_author_labelled_in_a_facts_list_beats_an_author_tag_that_repeats_the_publisher() -> None:
+    # the meta author is the <meta name="publisher"> (with "(www.site)" after it): the person is the one after
+    # the "Autorin/Autor" label; the "Kamera" label names nobody who wrote the article
+    article = extract("facts_list_author.html", "https://www.wellenfunk.example/de/faehre/a-123")
+    assert article.authors == ("Lena Hafner",)
+
+
+@pytest.mark.parametrize(("label", "name"), [
+    ("<dt>Author</dt><dd>Sam Reyes</dd>", "Sam Reyes"),
+    ("<b>Auteur :</b> Claire Morel", "Claire Morel"),
+    ("<th>Forfatter</th><td>Ida Lund</td>", "Ida Lund"),
+])
+def test_labelled_bylines_read_the_name_after_the_label(label: str, name: str) -> None:
+    from aggregator.extract.authors import labelled_bylines
+    from aggregator.extract.parsing import parse_html
+
+    tree = parse_html("<html><body><table><tr>%s</tr></table></body></html>" % label if "<th>" in label
+                      else "<html><body><dl>%s</dl></body></html>" % label)
+    assert tree is not None
+    assert labelled_bylines(tree) == [name]

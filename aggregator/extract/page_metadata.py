@@ -14,7 +14,13 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
 
-from aggregator.extract.authors import byline_after_heading, choose_authors, clean_authors, visible_bylines
+from aggregator.extract.authors import (
+    byline_after_heading,
+    choose_authors,
+    clean_authors,
+    labelled_bylines,
+    visible_bylines,
+)
 from aggregator.extract.headings import article_headings
 from aggregator.extract.jsonld import plain_text, read_jsonld, walk
 from aggregator.extract.titles import TITLE_SEPARATORS, TitleCandidates, clean_title
@@ -28,6 +34,7 @@ AUTHOR_META = ("author", "article:author", "sailthru.author", "parsely-author", 
 AUTHOR_LABEL = re.compile(
     r"^(?:written|posted|verfasst|geschrieben|escrito|écrit)\s+(?:by|von|por|par)\b|^(?:author|autor)", re.I
 )
+TRAILING_PARENTHESIS = re.compile(r"\s*\([^()]*\)\s*$")
 
 
 @dataclass(frozen=True)
@@ -197,11 +204,16 @@ def read_page_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadat
         tags += ",".join(_meta(meta, "keywords", "news_keywords")).split(",")
     unique_tags = tuple(dict.fromkeys(t.strip() for t in tags if isinstance(t, str) and t.strip()))
 
-    names = site_names_for(site_name, url) + _names(publisher) + _title_suffixes(titles, headings)
+    # <meta name="publisher">, with and without a "(www.site.com)" after the name: an author tag that repeats it
+    # names the publication, not a person
+    publisher_meta = [value for value in _meta(meta, "publisher") if not value.startswith("http")]
+    publisher_meta += [bare for value in publisher_meta if (bare := TRAILING_PARENTHESIS.sub("", value)) != value]
+    names = site_names_for(site_name, url) + _names(publisher) + publisher_meta + _title_suffixes(titles, headings)
     meta_authors = [value for value in _meta(meta, *AUTHOR_META) if not value.startswith("http")]
     meta_authors += _labelled(meta, AUTHOR_LABEL)
     authors, authors_are_publisher = choose_authors(
-        jsonld.authors(), meta_authors, lambda: [*visible_bylines(tree), *byline_after_heading(tree)], names
+        jsonld.authors(), meta_authors,
+        lambda: [*visible_bylines(tree), *byline_after_heading(tree), *labelled_bylines(tree)], names
     )
     return PageMetadata(
         titles=tuple(dict.fromkeys(titles)),
