@@ -251,3 +251,35 @@ def test_sources_and_db_as_for_crawl(tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "rule 'energy', field 'title': bad regular expression" in refused.output
     assert Backend("sqlite", str(db), sqlite3.IntegrityError, sqlite3.Error).query(
         "SELECT count(*) FROM stories") == [(3,)]  # old00, new00, kept: nothing removed
+
+
+def test_prune_removes_the_merges_that_lead_to_its_stories_and_counts_search_rows(backend: Backend) -> None:
+    from tests.test_cli import invoke
+
+    storage = backend.open()
+    assert isinstance(storage, SQLStorage)
+    try:
+        for story_id in ("a", "b", "c", "k", "x"):
+            save(storage, story_id, "https://%s.example/1" % story_id, story_id, article(story_id.upper()),
+                 text_hash="h" + story_id)
+        storage.merge("b", ["c"], rule="near_containment", similarity=0.84)
+        storage.merge("a", ["b"], rule="near_jaccard", similarity=0.91)  # c -> b -> a: a goes, so does the chain
+        storage.merge("k", ["x"], rule="near_jaccard", similarity=0.93)  # x -> k: k stays, so does its merge
+        storage.commit()
+    finally:
+        storage.close()
+    backend.script(["UPDATE sightings SET last_seen = '%s' WHERE story_id = 'a'" % OLD])
+    assert invoke("explain", "c", "--db", backend.db).stdout.startswith("Story c was merged into b on ")
+    dry = invoke("prune", "--older-than", "90d", "--dry-run", "--db", backend.db)
+    counts = ("  stories:              1\n  sightings:            3\n  versions:             0\n"
+              "  search rows:          1\n  merges into them:     2\n")
+    assert dry.exit_code == 0 and counts in dry.output, dry.output
+    assert len(backend.query("SELECT merged_id FROM story_merges")) == 3  # a dry run removes nothing
+    done = invoke("prune", "--older-than", "90d", "--db", backend.db)
+    assert done.exit_code == 0 and counts in done.output, done.output
+    assert backend.query("SELECT merged_id, into_id FROM story_merges") == [("x", "k")]
+    assert search_rows(backend) == {"k"}
+    gone = invoke("explain", "c", "--db", backend.db)  # was: "merged into b", then b into a, a story that is gone
+    assert gone.exit_code == 2 and "no story 'c'" in gone.output, gone.output
+    kept = invoke("explain", "x", "--db", backend.db)
+    assert kept.exit_code == 0 and kept.stdout.startswith("Story x was merged into k on ")

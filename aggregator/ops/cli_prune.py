@@ -112,12 +112,11 @@ def open_index_entries(storage: SQLStorage, db: str, redis_url: str | None) -> I
 @log_level_option
 def prune(older_than: str, dry_run: bool, db: str, sources_file: str | None, wait: bool, redis_url: str | None,
           log_level: str) -> None:
-    """Remove the stories last seen before --older-than, with their sightings, versions, search rows and dedup
-    index entries; SQLite's freed space goes back to the disk."""
+    """Remove the stories last seen before --older-than, with their sightings, versions, search rows, the merges
+    that led to them and their dedup index entries; SQLite's freed space goes back to the disk."""
     from aggregator.store.backends import database_errors, display_url, open_reader, open_storage
     from aggregator.store.prune import file_bytes, reclaim_space
     from aggregator.store.prune import prune as prune_stories
-    from aggregator.store.search import delete_search_rows
     from aggregator.store.sql import SQLStorage
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
@@ -137,7 +136,7 @@ def prune(older_than: str, dry_run: bool, db: str, sources_file: str | None, wai
         with database_trouble(db):
             size = None if dry_run else file_bytes(storage)
             index = open_index_entries(storage, db, redis_url)
-            pruned = prune_stories(storage, before, dry_run=dry_run, index=index, search_rows=delete_search_rows)
+            pruned = prune_stories(storage, before, dry_run=dry_run, index=index)
         space = None
         if pruned.stories and not dry_run:
             try:
@@ -160,6 +159,8 @@ def prune(older_than: str, dry_run: bool, db: str, sources_file: str | None, wai
     click.echo("  stories:              %d" % pruned.stories)
     click.echo("  sightings:            %d" % pruned.sightings)
     click.echo("  versions:             %d" % pruned.versions)
+    click.echo("  search rows:          %d" % pruned.search_rows)
+    click.echo("  merges into them:     %d" % pruned.merges)
     click.echo("  dedup index entries:  %d%s" % (pruned.index_entries, "" if index is not None else
                                                  " (the index is rebuilt from the sightings at each crawl)"))
     if space is not None:

@@ -18,7 +18,7 @@ from aggregator.store.identity import Candidate, choose_primary
 from aggregator.store.model import Merge, clean, utc_now
 from aggregator.store.search import delete_search_rows, index_story
 
-__all__ = ["StoryMerges", "merge_stories"]
+__all__ = ["StoryMerges", "delete_merges", "merge_stories", "merges_ending_in"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ PRIMARY_COLUMNS = ("url", "source", "title", "text", "summary", "authors", "tags
                    "date_published", "date_modified", "date_source", "text_hash", "canonical_claim", "hidden",
                    "rule_tags")
 MAX_CHAIN = 100  # merges followed from one id; a chain is never this long, a cycle would be
+IN_LIST = 500  # ids per IN (...) list
 
 
 def merge_stories(tx: Statements, into: str, merged: Sequence[str], *, rule: str | None, similarity: float | None,
@@ -65,6 +66,42 @@ def merge_stories(tx: Statements, into: str, merged: Sequence[str], *, rule: str
     if done:  # its search row takes the primary item and the titles of the sightings it gained
         index_story(tx, into)
     return done
+
+
+def merges_ending_in(db: Statements, story_ids: Sequence[str]) -> set[str]:
+    """The merges (by `merged_id`) that would name a story no longer stored once `story_ids` are deleted: those
+    into one of them, straight or through stories merged away since (a chain c -> b -> a ends in a), and those
+    that took one of them away (an id stored again after its merge). A chain stops at a story still stored: what
+    was merged into that one stays."""
+    ids = list(dict.fromkeys(story_ids))
+    found = {row["merged_id"] for chunk in _chunks(ids) for row in db.execute(
+        "SELECT merged_id FROM story_merges WHERE merged_id IN (%s)" % _marks(chunk), chunk).fetchall()}
+    frontier, visited = ids, set(ids)
+    for _ in range(MAX_CHAIN):
+        if not frontier:
+            break
+        rows = [row for chunk in _chunks(frontier) for row in db.execute(
+            "SELECT m.merged_id, EXISTS (SELECT 1 FROM stories s WHERE s.id = m.merged_id) AS stored"
+            " FROM story_merges m WHERE m.into_id IN (%s)" % _marks(chunk), chunk).fetchall()]
+        found.update(row["merged_id"] for row in rows)
+        frontier = [row["merged_id"] for row in rows if not row["stored"] and row["merged_id"] not in visited]
+        visited.update(frontier)
+    return found
+
+
+def delete_merges(tx: Statements, merged_ids: Sequence[str]) -> int:
+    """Delete the merges of `merged_ids` (`merges_ending_in`), in the caller's transaction; how many went."""
+    ids = sorted(merged_ids)
+    return sum(tx.execute("DELETE FROM story_merges WHERE merged_id IN (%s)" % _marks(chunk), chunk).rowcount
+               for chunk in _chunks(ids))
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[start:start + IN_LIST]) for start in range(0, len(ids), IN_LIST)]
+
+
+def _marks(chunk: Sequence[str]) -> str:
+    return ", ".join("?" * len(chunk))
 
 
 def _choose_primary(tx: Statements, into: str, survivor: Any, other: Any, now: str) -> None:

@@ -1,10 +1,10 @@
 """Retention: delete the stories last seen before a cutoff with everything that hangs on them (sightings,
-versions, search rows, and the dedup index rows the caller reaches through `IndexRows`), a batch of stories per
-transaction; then give SQLite's freed pages back to the file system.
+versions, search rows, the merges that lead to them, and the dedup index rows the caller reaches through
+`IndexRows`), a batch of stories per transaction; then give SQLite's freed pages back to the file system.
 
 Owns these deletes and nothing else: no DDL (`aggregator.store.migrations`), no statement on the search tables
-(`aggregator.store.search`), and no knowledge of how the dedup index stores a story (the store never imports
-dedup: `aggregator.ops.cli_prune` passes the index rows in).
+(`aggregator.store.search`) or on the merges (`aggregator.store.merges`), and no knowledge of how the dedup index
+stores a story (the store never imports dedup: `aggregator.ops.cli_prune` passes the index rows in).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from functools import partial
 from typing import Protocol
 
 from aggregator.store.dialect import Statements
+from aggregator.store.merges import delete_merges, merges_ending_in
+from aggregator.store.search import count_search_rows, delete_search_rows
 from aggregator.store.sql import SQLStorage
 from aggregator.store.sqlite import SQLiteStorage
 
@@ -50,20 +52,25 @@ class Pruned:
     stories: int = 0
     sightings: int = 0
     versions: int = 0
+    search_rows: int = 0
+    merges: int = 0  # story_merges rows that led to a removed story (`explain` would name a story that is gone)
     index_entries: int = 0
     batches: int = 0
 
 
 def prune(storage: SQLStorage, before: datetime, *, dry_run: bool = False, index: IndexRows | None = None,
-          batch: int = BATCH, search_rows: Callable[[Statements, Sequence[str]], None] | None = None) -> Pruned:
+          batch: int = BATCH,
+          search_rows: Callable[[Statements, Sequence[str]], int] = delete_search_rows) -> Pruned:
     """Delete (or with `dry_run` only count) the stories last seen before `before`, `batch` stories to a
-    transaction. `search_rows(tx, story_ids)` deletes their search rows in that transaction."""
+    transaction. `search_rows(tx, story_ids)` deletes their search rows in that transaction and says how many
+    (a dry run counts them with `count_search_rows`)."""
     if batch < 1:
         raise ValueError("batch must be a positive integer, got %r" % (batch,))
     cutoff = before.astimezone(UTC).isoformat(timespec="seconds")
     db = storage._statements()
     old = "%s < %s" % (db.dialect.instant % LAST_SEEN, db.dialect.instant % "?")
     pruned = Pruned()
+    merges_counted: set[str] = set()  # a dry run deletes nothing: a merge two batches lead to counts once
     last = ""
     while True:
         chosen = [row["id"] for row in db.execute(
@@ -72,7 +79,7 @@ def prune(storage: SQLStorage, before: datetime, *, dry_run: bool = False, index
             return pruned
         last = chosen[-1]
         if dry_run:
-            _count(db, chosen, index, pruned)
+            _count(db, chosen, index, pruned, merges_counted)
         else:
             storage._unit(partial(_delete, chosen=chosen, old=old, cutoff=cutoff, index=index,
                                   search_rows=search_rows, pruned=pruned))
@@ -84,19 +91,23 @@ def _ids(story_ids: Sequence[str]) -> str:
     return ", ".join("?" * len(story_ids))
 
 
-def _count(db: Statements, story_ids: list[str], index: IndexRows | None, pruned: Pruned) -> None:
+def _count(db: Statements, story_ids: list[str], index: IndexRows | None, pruned: Pruned,
+           merges_counted: set[str]) -> None:
     marks = _ids(story_ids)
     pruned.stories += len(story_ids)
     pruned.sightings += db.execute("SELECT count(*) AS n FROM sightings WHERE story_id IN (%s)" % marks,
                                    story_ids).fetchone()["n"]
     pruned.versions += db.execute("SELECT count(*) AS n FROM story_versions WHERE story_id IN (%s)" % marks,
                                   story_ids).fetchone()["n"]
+    pruned.search_rows += count_search_rows(db, story_ids)
+    merges_counted.update(merges_ending_in(db, story_ids))
+    pruned.merges = len(merges_counted)
     if index is not None:
         pruned.index_entries += index.count(story_ids)
 
 
 def _delete(tx: Statements, chosen: list[str], old: str, cutoff: str, index: IndexRows | None,
-            search_rows: Callable[[Statements, Sequence[str]], None] | None, pruned: Pruned) -> None:
+            search_rows: Callable[[Statements, Sequence[str]], int], pruned: Pruned) -> None:
     # Chosen again inside the transaction: a story seen since it was chosen (a worker's save) is kept.
     story_ids = [row["id"] for row in tx.execute(
         "SELECT id FROM stories WHERE id IN (%s) AND %s" % (_ids(chosen), old), (*chosen, cutoff)).fetchall()]
@@ -104,13 +115,15 @@ def _delete(tx: Statements, chosen: list[str], old: str, cutoff: str, index: Ind
         return
     marks = _ids(story_ids)
     entries = index.forget(story_ids) if index is not None else 0
-    if search_rows is not None:
-        search_rows(tx, story_ids)
+    searchable = search_rows(tx, story_ids)
+    merges = delete_merges(tx, sorted(merges_ending_in(tx, story_ids)))
     versions = tx.execute("DELETE FROM story_versions WHERE story_id IN (%s)" % marks, story_ids).rowcount
     sightings = tx.execute("DELETE FROM sightings WHERE story_id IN (%s)" % marks, story_ids).rowcount
     stories = tx.execute("DELETE FROM stories WHERE id IN (%s)" % marks, story_ids).rowcount
     # Counted once the batch's statements have all run (PostgreSQL may run a unit again after a conflict).
     pruned.index_entries += entries
+    pruned.search_rows += searchable
+    pruned.merges += merges
     pruned.versions += versions
     pruned.sightings += sightings
     pruned.stories += stories

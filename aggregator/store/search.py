@@ -25,7 +25,7 @@ from aggregator.store.search_query import HIGHLIGHT_END, HIGHLIGHT_START, Search
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Hit", "delete_search_rows", "index_story", "index_story_at", "search"]
+__all__ = ["Hit", "count_search_rows", "delete_search_rows", "index_story", "index_story_at", "search"]
 
 INDEXED_CHARS = 200_000  # of a story's text; a 10 MB page must not make one huge document (PostgreSQL: 1 MB)
 MAX_LIMIT = 1000
@@ -115,14 +115,31 @@ def index_story(tx: Statements, story_id: str) -> None:
         tx.execute("INSERT INTO story_search (rowid, title, titles, body) VALUES (?, ?, ?, ?)", (rowid, *new))
 
 
-def delete_search_rows(tx: Statements, story_ids: Sequence[str]) -> None:
+def delete_search_rows(tx: Statements, story_ids: Sequence[str]) -> int:
     """Delete the search rows of `story_ids`, in the caller's transaction (before the stories themselves are
     deleted, or after: a deleted story's row also goes with it, by ON DELETE CASCADE and, on SQLite, a
-    trigger on `story_search_rows`)."""
-    table = "story_search" if tx.dialect.name == "postgresql" else "story_search_rows"
-    for start in range(0, len(story_ids), BATCH):
-        chunk = list(story_ids[start:start + BATCH])
-        tx.execute("DELETE FROM %s WHERE story_id IN (%s)" % (table, ", ".join("?" * len(chunk))), chunk)
+    trigger on `story_search_rows`); how many there were."""
+    return sum(tx.execute("DELETE FROM %s WHERE story_id IN (%s)" % (_rows_table(tx), _marks(chunk)),
+                          chunk).rowcount for chunk in _chunks(story_ids))
+
+
+def count_search_rows(db: Statements, story_ids: Sequence[str]) -> int:
+    """How many search rows `story_ids` have: what `delete_search_rows` would delete."""
+    return sum(db.execute("SELECT count(*) AS n FROM %s WHERE story_id IN (%s)" % (_rows_table(db), _marks(chunk)),
+                          chunk).fetchone()["n"] for chunk in _chunks(story_ids))
+
+
+def _rows_table(db: Statements) -> str:
+    """The table with one row per indexed story (on SQLite, deleting it deletes the FTS5 row by a trigger)."""
+    return "story_search" if db.dialect.name == "postgresql" else "story_search_rows"
+
+
+def _chunks(story_ids: Sequence[str]) -> list[list[str]]:
+    return [list(story_ids[start:start + BATCH]) for start in range(0, len(story_ids), BATCH)]
+
+
+def _marks(chunk: Sequence[str]) -> str:
+    return ", ".join("?" * len(chunk))
 
 
 # The read side.
