@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -24,6 +25,7 @@ from aggregator.sources import RegistryError, Source, load_registry
 logger = logging.getLogger(__name__)
 
 DEFAULT_DB = "aggregator.db"
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 Opened = TypeVar("Opened")
 
 
@@ -81,6 +83,7 @@ def acquire_crawl_lock(db: str, wait: bool) -> Any:
     database that cannot be used is `Error:` (exit 2). The caller releases it."""
     from aggregator.store.lock import LockBusy, crawl_lock
 
+    check_database_file(db)
     with database_trouble(db):
         lock = crawl_lock(db, wait=wait)
     try:
@@ -89,6 +92,30 @@ def acquire_crawl_lock(db: str, wait: bool) -> Any:
     except LockBusy as exc:
         raise LockedError(str(exc)) from None
     return lock
+
+
+def check_database_file(db: str) -> None:
+    """Refuse a SQLite path that names something opening it would refuse (a file that is not a SQLite database, a
+    folder) with `Error:`, exit 2, before anything is made beside it: the crawl lock's `<file>.lock` would stay
+    there, empty, after the command failed. A missing file passes (a crawl makes it), and so does a PostgreSQL
+    URL (its lock is no file)."""
+    from aggregator.store.backends import display_url, sqlite_path
+
+    with database_trouble(db):
+        path = sqlite_path(db)
+    if path is None:
+        return
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError("cannot use the database %s: not a file" % display_url(db))
+        with open(path, "rb") as file:  # a regular file: reading its first bytes never blocks
+            header = file.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError("cannot use the database %s: %s" % (display_url(db), exc.strerror or one_line(exc))) from None
+    if header and header != SQLITE_HEADER:  # SQLite takes an empty file for an empty database
+        raise ConfigError("cannot use the database %s: file is not a database" % display_url(db))
 
 
 def open_existing(opener: Callable[[str], Opened], db: str) -> Opened:
