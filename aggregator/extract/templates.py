@@ -3,8 +3,10 @@ boxes, share rows, reprint notices, donation appeals, "related" headings), and `
 bodies. A one-page extractor cannot tell these from the article; the aggregator sees many pages of each source.
 
 Owns the `TemplateModel` (hashes of normalised lines and counts of the distinct pages carrying each, never the
-text itself; bounded in size; serialised to bytes) and the rules that decide what is template. Pure: no Scrapy,
-no storage (`aggregator.store.templates` keeps the bytes, `pipelines.templates` learns and cleans in a crawl).
+text itself; bounded in size; serialised to bytes), the rules that decide what is template, and the one rule
+that strips a body (`strip`), whether by the model itself or by a snapshot of its template lines taken to an
+extraction worker (`template_keys`). Pure: no Scrapy, no storage (`aggregator.store.templates` keeps the bytes,
+`pipelines.templates` learns and cleans in a crawl).
 
 A line is template when all of these hold (defaults in `TemplateRules`):
 - the source has been learned from on at least `min_seen` (5) distinct pages: before that nothing is removed;
@@ -21,11 +23,14 @@ import hashlib
 import logging
 import re
 import struct
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from aggregator.dedup.fingerprint import normalize_text
+from aggregator.dedup.fingerprint import line_key, normalize_text
 
-__all__ = ["TemplateModel", "TemplateRules", "clean", "line_hash", "line_keys", "strip_template"]
+__all__ = ["Stripped", "TemplateModel", "TemplatePage", "TemplateRules", "clean", "line_hash", "line_keys", "strip",
+           "strip_lines", "strip_template", "template_lines"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +143,17 @@ class TemplateModel:
         return (count >= rules.min_pages and self.pages - last <= rules.stale_after
                 and count >= rules.min_share * (self.pages - first + 1))
 
+    def template(self) -> Container[int | None]:
+        """The lines this model holds for template, as a key set that follows the model as it learns."""
+        return _LiveTemplate(self)
+
+    def template_keys(self) -> frozenset[int]:
+        """The lines this model holds for template now, as a set of keys that stays as it is (empty while the
+        model is not `acting`): what an extraction worker strips a page with before the model sees the page."""
+        if not self.acting:
+            return frozenset()
+        return frozenset(key for key, entry in self.entries.items() if self._template(entry))
+
     def template_count(self) -> int:
         """How many learned lines are template now."""
         return sum(1 for entry in self.entries.values() if self._template(entry)) if self.acting else 0
@@ -238,27 +254,79 @@ class TemplateModel:
                 "bytes": _HEADER.size + 20 * len(self.entries) + 8 * len(self.recent)}
 
 
+class _LiveTemplate:
+    """`TemplateModel.template`: `key in` asks the model at the time."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model: TemplateModel) -> None:
+        self.model = model
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, int) and self.model.is_template(key)
+
+
+class Stripped(NamedTuple):
+    """A body after its template lines were stripped: its text (the body itself when kept whole), the indices of
+    its template lines, and the `dedup.fingerprint.line_key`s of the template lines it still has (kept whole),
+    which its fingerprint leaves out: the text to sign is `text` without `furniture`."""
+
+    text: str
+    found: Sequence[int]
+    furniture: frozenset[str]
+
+
+class TemplatePage(NamedTuple):
+    """What an extraction worker did with a page's body and its source's template snapshot: the body's
+    `line_keys`, the indices of the lines the snapshot held for template, and the body as extracted when the
+    worker returned it without them (None: returned whole)."""
+
+    keys: list[int | None]
+    found: tuple[int, ...]
+    original: str | None = None
+
+
+def template_lines(keys: Sequence[int | None], template: Container[int | None]) -> list[int]:
+    """The indices of the lines (by their `line_keys`) that `template` holds."""
+    return [index for index, key in enumerate(keys) if key is not None and key in template]
+
+
+def strip_lines(text: str, found: Sequence[int], min_chars: int = 200) -> Stripped:
+    """`text` without its lines numbered `found`; `text` itself when there are none, or when what would remain is
+    shorter than `min_chars` characters (a page whose body is mostly furniture keeps it all: a template must
+    never empty an article), its `found` lines then left out of its fingerprint only."""
+    if not found:
+        return Stripped(text, found, frozenset())
+    lines = text.splitlines()
+    drop = set(found)
+    cleaned = "\n".join(line for index, line in enumerate(lines) if index not in drop).strip()
+    if len(cleaned) < min_chars:
+        logger.debug("Template lines kept: only %d characters would remain", len(cleaned))
+        return Stripped(text, found, frozenset(line_key(lines[index]) for index in found))
+    return Stripped(cleaned, found, frozenset())
+
+
+def strip(text: str, template: Container[int | None], min_chars: int = 200,
+          keys: Sequence[int | None] | None = None) -> Stripped:
+    """`strip_lines` of the lines of `text` whose key `template` holds (a snapshot's `template_keys`, or a
+    model's `template()`); `keys`: the text's `line_keys`, when already known."""
+    return strip_lines(text, template_lines(line_keys(text) if keys is None else keys, template), min_chars)
+
+
 def clean(text: str, model: TemplateModel, min_chars: int = 200) -> str:
     """`text` without the lines `model` holds for template; `text` itself when none is, or when what would
-    remain is shorter than `min_chars` characters (a page whose body is mostly furniture keeps it all: the
-    model must never empty an article)."""
+    remain is shorter than `min_chars` characters (see `strip_lines`)."""
     return strip_template(text, model, min_chars)[0]
 
 
 def strip_template(text: str, model: TemplateModel, min_chars: int = 200,
-                   keys: list[int | None] | None = None) -> tuple[str, list[str]]:
+                   keys: Sequence[int | None] | None = None) -> tuple[str, list[str]]:
     """`clean`, and the template lines `text` had (removed, unless `text` is returned whole: then they are
     still the furniture to leave out of its fingerprint). `keys`: the text's `line_keys`, when already known."""
     if not model.acting:
         return text, []
-    keep: list[str] = []
-    found: list[str] = []
-    for line, key in zip(text.splitlines(), line_keys(text) if keys is None else keys):
-        (found if model.is_template(key) else keep).append(line)
-    if not found:
+    stripped = strip(text, model.template(), min_chars, keys)
+    if not stripped.found:
         return text, []
-    cleaned = "\n".join(keep).strip()
-    if len(cleaned) < min_chars:
-        logger.debug("Template lines kept: only %d characters would remain", len(cleaned))
-        return text, found
-    return cleaned, found
+    lines = text.splitlines()
+    return stripped.text, [lines[index] for index in stripped.found]
