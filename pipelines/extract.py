@@ -16,6 +16,7 @@ from aggregator.items import ArticleItem
 from aggregator.store.source_runs import count_source, source_error
 from aggregator.urls import resolve_canonical
 from pipelines.resources import crawl_resources
+from pipelines.template_snapshots import TemplateSnapshots
 
 logger = logging.getLogger(__name__)
 
@@ -28,28 +29,37 @@ class ExtractPipeline:
     article with a title and a date or a description, such as a video story): that one goes on with an empty
     text, fingerprinted on its title and description, counted as `aggregator/metadata_only`. A URL already
     stored is never replaced by its metadata (`is_stored`): a body the extractor fails to read on a re-fetch
-    must not erase the stored one. A page that kills a worker process is dropped and counted."""
+    must not erase the stored one. A page that kills a worker process is dropped and counted.
+
+    With templates on (`pipelines.templates`), the worker is given the source's template snapshot and returns
+    the body without those lines, signed so, with what it did (checked against the source's model by the
+    template pipeline, which it is handed over to through `templates`)."""
 
     def __init__(self, stats: Any, pool: ExtractionPool, min_text_chars: int = 200,
-                 is_stored: Callable[[str], bool] | None = None) -> None:
+                 is_stored: Callable[[str], bool] | None = None, templates: TemplateSnapshots | None = None) -> None:
         self.stats = stats
         self.pool = pool
         self.min_text_chars = min_text_chars
         self.is_stored = is_stored
+        self.templates = templates
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ExtractPipeline:
         resources = crawl_resources(crawler)
         return cls(crawler.stats, resources.pool, crawler.settings.getint("AGGREGATOR_MIN_TEXT_CHARS", 200),
-                   is_stored=lambda url: resources.storage.story_for_url(url) is not None)
+                   is_stored=lambda url: resources.storage.story_for_url(url) is not None,
+                   templates=resources.templates)
 
     def open_spider(self) -> None:
         self.pool.warm_up()
 
     async def process_item(self, item: ArticleItem) -> ArticleItem:
         body, item.body = item.body, b""  # the page is not needed past this point: keep memory flat
+        templates = self.templates
+        template = await templates.for_source(item.source) if templates is not None else None
         try:
-            result = await self.pool.extract(body, item.content_type, item.url, item.hints)
+            result = await self.pool.extract(body, item.content_type, item.url, item.hints, template=template,
+                                             min_chars=templates.min_chars if templates is not None else 200)
         except WorkerCrashed as exc:
             logger.error("Extraction failed on %s: %s", item.url, exc)
             self.stats.inc_value("aggregator/errors/extract_worker_crashed")
@@ -59,11 +69,15 @@ class ExtractPipeline:
             logger.warning("Article %s of source %s: %s", item.url, item.source, result.charset_problem)
             self.stats.inc_value("aggregator/repaired/charset")
         article = result.article
-        if article is not None and len(article.text) < self.min_text_chars and result.keeps_metadata:
+        # judged by the body as extracted: the template lines the worker took out are the template pipeline's
+        extracted = len(result.extracted_text)
+        if article is not None and extracted < self.min_text_chars and result.keeps_metadata:
             return await self._metadata_only(item, result)
-        if article is None or len(article.text) < self.min_text_chars:
+        if article is None or extracted < self.min_text_chars:
             self._no_article(item)
         item.article, item.fingerprint = article, result.fingerprint
+        if result.template is not None and templates is not None:
+            templates.hand_over(item, result.template)
         self.stats.inc_value("aggregator/extracted")
         count_source(self.stats, item.source, "extracted")
         return item

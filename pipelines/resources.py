@@ -2,9 +2,10 @@
 
 One Scrapy extension, reached with `crawler.get_extension(CrawlResources)` (or `crawl_resources(crawler)`):
 the storage (one connection, so an item's dedup index rows commit with its story), the extraction pool,
-the dedup index and the gate that keeps "new story or copy of X" decisions one at a time from the dedup
-pipeline to the store. Settings are read once in `from_crawler`; everything opens at first use and closes
-at `engine_stopped`, after the spider and the pipelines are done with it.
+the dedup index, the gate that keeps "new story or copy of X" decisions one at a time from the dedup
+pipeline to the store, and the sources' template snapshots the extraction and template pipelines share.
+Settings are read once in `from_crawler`; everything opens at first use and closes at `engine_stopped`,
+after the spider and the pipelines are done with it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from aggregator.redis_client import redis_client
 from aggregator.store.backends import open_storage, sqlite_path
 from aggregator.store.model import StoryStorage
 from aggregator.store.sqlite import SQLiteStorage
+from pipelines.template_snapshots import TemplateSnapshots
 
 __all__ = ["CrawlResources", "DecisionGate", "crawl_resources", "index_location", "validator_store"]
 
@@ -91,7 +93,8 @@ class DecisionGate:
 
 
 class CrawlResources:
-    """The crawl's storage, extraction pool, dedup index and decision gate (see the module docstring)."""
+    """The crawl's storage, extraction pool, dedup index, decision gate and template snapshots (see the module
+    docstring)."""
 
     def __init__(self, db: str, *, batch_size: int = 1, batch_seconds: float = 1.0, workers: int = -1,
                  index_options: dict[str, Any] | None = None, index_url: str = "memory://",
@@ -107,6 +110,7 @@ class CrawlResources:
         self._pool: ExtractionPool | None = None
         self._index: StoryIndex | None = None
         self._gate: DecisionGate | None = None
+        self.templates = TemplateSnapshots()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CrawlResources:

@@ -6,6 +6,14 @@ Runs between extraction and canonicalization. The rules are `aggregator.extract.
 kept with the sources (`aggregator.store.templates`), loaded at a source's first page and saved every
 AGGREGATOR_TEMPLATE_SAVE_EVERY pages and when the spider closes. In a distributed crawl each worker learns from
 the pages it extracts, and each save adds what it learned to what the others saved.
+
+Most pages arrive already stripped: the extraction worker was given the source's template snapshot
+(`pipelines.template_snapshots`, refreshed from the model here) and returned the body without those lines,
+signed so, with the keys of its lines. The page is learned from those keys; when the model, having learned
+it, holds the same lines for template as the snapshot did, the worker's text and fingerprint are the ones this
+pipeline would make, and stay. Otherwise (a snapshot older than what the model learned since) the page is
+stripped again from the body as extracted and signed again in a worker, counted as
+`aggregator/templates/resigned` (the others with template lines as `aggregator/templates/stripped_in_worker`).
 """
 
 from __future__ import annotations
@@ -19,12 +27,12 @@ from typing import Any, TypeVar
 
 from scrapy.exceptions import NotConfigured
 
-from aggregator.dedup.fingerprint import line_key
 from aggregator.extract.pool import ExtractionPool
-from aggregator.extract.templates import TemplateModel, TemplateRules, line_keys, strip_template
+from aggregator.extract.templates import TemplateModel, TemplateRules, line_keys, strip_lines, template_lines
 from aggregator.items import ArticleItem
 from aggregator.store.templates import TemplateStore, open_template_store
 from pipelines.resources import CrawlResources, crawl_resources
+from pipelines.template_snapshots import TemplateSnapshots
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +41,19 @@ T = TypeVar("T")
 
 class TemplatePipeline:
     """One `TemplateModel` per source seen in this crawl; each item's body teaches its source's model, then
-    loses the lines the model holds for template. When the body had template lines, its fingerprint is taken again
-    in a worker, over the cleaned text (or without those lines, when the text is kept whole): the extraction
-    worker signed the text before any model saw it."""
+    loses the lines the model holds for template. Unless the extraction worker already stripped those very lines
+    (see the module docstring), the body's fingerprint is taken again in a worker, over the cleaned text (or
+    without those lines, when the text is kept whole)."""
 
     def __init__(self, resources: CrawlResources, stats: Any, rules: TemplateRules, pool: ExtractionPool,
-                 min_text_chars: int = 200, save_every: int = 200) -> None:
+                 min_text_chars: int = 200, save_every: int = 200, snapshots: TemplateSnapshots | None = None) -> None:
         self.resources = resources
         self.stats = stats
         self.rules = rules
         self.pool = pool
         self.min_text_chars = min_text_chars
         self.save_every = max(1, save_every)
+        self.snapshots = snapshots if snapshots is not None else TemplateSnapshots()
         self.models: dict[str, TemplateModel] = {}
         self._store: TemplateStore | None = None
         self._loading = asyncio.Lock()
@@ -58,9 +67,12 @@ class TemplatePipeline:
         resources = crawl_resources(crawler)
         rules = TemplateRules(min_pages=settings.getint("AGGREGATOR_TEMPLATE_MIN_PAGES", 3),
                               min_seen=settings.getint("AGGREGATOR_TEMPLATE_MIN_SEEN", 5))
-        return cls(resources, crawler.stats, rules, resources.pool,
-                   min_text_chars=settings.getint("AGGREGATOR_MIN_TEXT_CHARS", 200),
-                   save_every=settings.getint("AGGREGATOR_TEMPLATE_SAVE_EVERY", 200))
+        pipeline = cls(resources, crawler.stats, rules, resources.pool,
+                       min_text_chars=settings.getint("AGGREGATOR_MIN_TEXT_CHARS", 200),
+                       save_every=settings.getint("AGGREGATOR_TEMPLATE_SAVE_EVERY", 200),
+                       snapshots=resources.templates)
+        resources.templates.enable(pipeline.model, pipeline.min_text_chars)  # the extraction workers strip too
+        return pipeline
 
     @property
     def store(self) -> TemplateStore:
@@ -85,6 +97,7 @@ class TemplatePipeline:
             if model is None:
                 model = self._read(source, await self._blocking(lambda: self.store.load(source)))
                 self.models[source] = model
+                self.snapshots.refresh(source, model)
         return model
 
     def _read(self, source: str, data: bytes | None) -> TemplateModel:
@@ -97,27 +110,46 @@ class TemplatePipeline:
             return TemplateModel(self.rules)
 
     async def process_item(self, item: ArticleItem) -> ArticleItem:
+        page = self.snapshots.take(item)
         text = item.article.text
         if not text:  # a metadata-only article (a video story): no lines, and not a page of the template
             return item
         model = await self.model(item.source)
-        keys = line_keys(text)
-        if model.learn(text, item.url, keys):
+        extracted = page.original if page is not None and page.original is not None else text
+        keys = page.keys if page is not None else line_keys(text)
+        if model.learn(extracted, item.url, keys):
             self._since_save += 1
-        cleaned, found = strip_template(text, model, self.min_text_chars, keys)
-        if cleaned is not text:
-            item.article = dataclasses.replace(item.article, text=cleaned)
-            self.stats.inc_value("aggregator/templates/cleaned")
-            self.stats.inc_value("aggregator/templates/lines_removed", len(found))
-            if item.fingerprint is not None:
-                item.fingerprint = await self.pool.sign(cleaned)
-        elif found:
-            self.stats.inc_value("aggregator/templates/kept_whole")  # too little would remain
-            if item.fingerprint is not None:  # the template lines stay, but out of the fingerprint
-                item.fingerprint = await self.pool.sign(text, frozenset(map(line_key, found)))
+            self.snapshots.learned(item.source, model)
+        found = template_lines(keys, model.template())
+        if page is not None and tuple(found) == page.found:
+            # the lines the worker stripped are the model's: its text and fingerprint are this pipeline's own
+            self._count(page.original is not None, len(found))
+            if found:
+                self.stats.inc_value("aggregator/templates/stripped_in_worker")
+        else:
+            await self._strip(item, extracted, found, signed_whole=page is None)
         if self._since_save >= self.save_every:
             await self._blocking(self.save)
         return item
+
+    async def _strip(self, item: ArticleItem, extracted: str, found: list[int], signed_whole: bool) -> None:
+        """`item` with the body as extracted less its `found` lines, and signed so (`signed_whole`: its
+        fingerprint is the whole body's, as the worker signs a page without a snapshot)."""
+        stripped = strip_lines(extracted, found, self.min_text_chars)
+        if stripped.text is not item.article.text:
+            item.article = dataclasses.replace(item.article, text=stripped.text)
+        self._count(stripped.text is not extracted, len(found))
+        if not signed_whole:
+            self.stats.inc_value("aggregator/templates/resigned")
+        if item.fingerprint is not None and (found or not signed_whole):
+            item.fingerprint = await self.pool.sign(stripped.text, stripped.furniture)
+
+    def _count(self, cleaned: bool, found: int) -> None:
+        if cleaned:
+            self.stats.inc_value("aggregator/templates/cleaned")
+            self.stats.inc_value("aggregator/templates/lines_removed", found)
+        elif found:
+            self.stats.inc_value("aggregator/templates/kept_whole")  # too little would remain
 
     def save(self) -> int:
         """Save the models learned from since they were loaded or last saved, each merged with what another

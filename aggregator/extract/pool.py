@@ -12,6 +12,7 @@ its own process is lost, however many pages were in flight.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import threading
@@ -23,6 +24,7 @@ from typing import Any, NamedTuple
 from aggregator.dedup.fingerprint import Fingerprint, Signer
 from aggregator.extract.encoding import decode_page
 from aggregator.extract.metadata_only import keeps_metadata, metadata_text
+from aggregator.extract.templates import TemplatePage, line_keys, strip
 from aggregator.items import Article
 
 # The extractor (trafilatura, lxml, htmldate) is imported by the workers, preloaded once in the forkserver;
@@ -66,41 +68,66 @@ def _die_with_parent() -> None:
 
 # What a worker sends back for a page: the article (None: no body), its fingerprint's bytes, the problem
 # found with its charset declarations (None when they were right) and, from the extractor's own task only,
-# whether the article is worth its metadata without a body (`aggregator.extract.metadata_only`).
-Result = tuple[Article | None, bytes | None, str | None] | tuple[Article | None, bytes | None, str | None, bool]
+# whether the article is worth its metadata without a body (`aggregator.extract.metadata_only`) and, when it
+# was given a template snapshot, what it did with it.
+Result = (tuple[Article | None, bytes | None, str | None] | tuple[Article | None, bytes | None, str | None, bool]
+          | tuple[Article | None, bytes | None, str | None, bool, TemplatePage | None])
 
 
 class PageResult(NamedTuple):
     """One fetched page, extracted: see `Result`; the fingerprint is of the body, or of `metadata_text` when
-    the body is empty and the article keeps its metadata."""
+    the body is empty and the article keeps its metadata. With a template snapshot, the body and its
+    fingerprint are without the lines the snapshot holds for template (`aggregator.extract.templates.strip`),
+    and `template` says which those were and keeps the body as extracted."""
 
     article: Article | None
     fingerprint: Fingerprint | None
     charset_problem: str | None
     keeps_metadata: bool = False
+    template: TemplatePage | None = None
+
+    @property
+    def extracted_text(self) -> str:
+        """The body as the extractor read it, before any template line left it ("" without an article)."""
+        if self.template is not None and self.template.original is not None:
+            return self.template.original
+        return self.article.text if self.article is not None else ""
 
 
 def _extract_and_sign(signer: Signer | None, body: bytes, content_type: str | None, url: str,
-                      hints: dict[str, Any]) -> Result:
+                      hints: dict[str, Any], template: frozenset[int] | None = None, min_chars: int = 200) -> Result:
     from aggregator.extract.extractor import extract_page
 
     page = decode_page(body, content_type)
     extraction = extract_page(page.text, url=url, hints=hints)
     article = extraction.article
     if article is None:
-        return None, None, page.problem, False
+        return None, None, page.problem, False, None
     keeps = keeps_metadata(article, extraction.declares_article)
     # an empty text would sign every bodiless article alike: those worth keeping are signed on what they have
     text = article.text or (metadata_text(article) if keeps else "")
+    furniture: frozenset[str] = frozenset()
+    done = None
+    if template is not None and article.text and len(article.text) >= min_chars:  # shorter: dropped or emptied
+        # the keys go back with the page, so the crawler's thread learns from them without hashing every line
+        keys = line_keys(article.text)
+        stripped = strip(article.text, template, min_chars, keys)
+        done = TemplatePage(keys, tuple(stripped.found), article.text if stripped.text is not article.text else None)
+        if done.original is not None:
+            article = dataclasses.replace(article, text=stripped.text)
+        text, furniture = stripped.text, stripped.furniture
     if signer is None or not text:
-        return article, None, page.problem, keeps
-    return article, signer.fingerprint(text).to_bytes(), page.problem, keeps
+        return article, None, page.problem, keeps, done
+    return article, signer.fingerprint(text, furniture).to_bytes(), page.problem, keeps, done
 
 
-def extract_and_sign(body: bytes, content_type: str | None, url: str, hints: dict[str, Any]) -> Result:
+def extract_and_sign(body: bytes, content_type: str | None, url: str, hints: dict[str, Any],
+                     template: frozenset[int] | None = None, min_chars: int = 200) -> Result:
     """The work done for one page in a worker: decoding, extraction, then the fingerprint of the body text (of
-    the title and description for an article kept without a body)."""
-    return _extract_and_sign(_signer, body, content_type, url, hints)
+    the title and description for an article kept without a body). With `template` (its source's
+    `TemplateModel.template_keys`), a body of at least `min_chars` characters loses those lines first, by the
+    rule of `aggregator.extract.templates.strip`, and the `TemplatePage` says what was done."""
+    return _extract_and_sign(_signer, body, content_type, url, hints, template, min_chars)
 
 
 def sign_text(text: str, furniture: frozenset[str]) -> bytes | None:
@@ -204,15 +231,19 @@ class ExtractionPool:
         result = await self.extract(body, content_type, url, hints)
         return result.article, result.fingerprint, result.charset_problem
 
-    async def extract(self, body: bytes, content_type: str | None, url: str, hints: dict[str, Any]) -> PageResult:
-        """One fetched page, extracted and signed (see `PageResult`)."""
+    async def extract(self, body: bytes, content_type: str | None, url: str, hints: dict[str, Any],
+                      template: frozenset[int] | None = None, min_chars: int = 200) -> PageResult:
+        """One fetched page, extracted and signed (see `PageResult`); `template`: its source's template snapshot,
+        whose lines leave bodies of at least `min_chars` characters (a task of one's own is then given both)."""
+        extra = (template, min_chars) if template is not None else ()
         if self.workers == 0 and self.task is extract_and_sign:
-            result = _extract_and_sign(self._inline_signer, body, content_type, url, hints)
+            result = _extract_and_sign(self._inline_signer, body, content_type, url, hints, *extra)
         else:
-            result = await self.call(self.task, body, content_type, url, hints, what="extracting %s" % url)
+            result = await self.call(self.task, body, content_type, url, hints, *extra, what="extracting %s" % url)
         article, data, problem, *rest = result
+        done = rest[1] if len(rest) > 1 and isinstance(rest[1], TemplatePage) else None
         return PageResult(article, Fingerprint.from_bytes(data) if data is not None else None, problem,
-                          bool(rest and rest[0]))
+                          bool(rest and rest[0]), done)
 
     async def sign(self, text: str, furniture: frozenset[str] = frozenset()) -> Fingerprint | None:
         """The fingerprint of a text changed after extraction, taken in a worker (inline with `workers=0`), so
