@@ -4,7 +4,8 @@ Routes: `/` (reader page), `/feed.json` (JSON Feed 1.1), `/feed.atom` (Atom 1.0)
 of the stories found, best first), `/health` (each source's health, JSON), `/healthz`. The feeds and the page
 take `?source=`, `?limit=`, `?since=` (the page also `?q=`: search results) and answer conditional requests
 (ETag, Last-Modified, 304). Storage is opened through the factory it is given, once per worker thread (a SQLite
-connection must stay on its thread); it is only ever read here.
+connection must stay on its thread); it is only ever read here. The source names may be live
+(`aggregator.publish.registry_names`): asked once a request, so a source added while serving shows.
 """
 
 from __future__ import annotations
@@ -70,13 +71,16 @@ class Response:
 class FeedApp:
     """The WSGI application. `storage_factory` opens a storage backend (called once per worker thread).
 
-    `base_url` is where the feeds say they live (links, the Atom feed's `<id>`), never taken from a request.
+    `source_names` is {key: display name}, or a callable giving them as they are now (`RegistryNames`), called once
+    at the start of each request. `base_url` is where the feeds say they live (links, the Atom feed's `<id>`),
+    never taken from a request.
     `database_identity`, when given, names the database file as it is now (e.g. its device and inode): when
     it changes (a new demo run replaced the file), each thread re-opens storage instead of reading the old,
     deleted one; when it raises (no file), requests get a 503."""
 
     def __init__(self, storage_factory: Callable[[], StoryStorage], *, title: str = "News aggregator",
-                 source_names: Mapping[str, str] | None = None, default_limit: int = 50,
+                 source_names: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
+                 default_limit: int = 50,
                  max_limit: int = 1000, max_age: int = 60, base_url: str = DEFAULT_BASE_URL,
                  database_identity: Callable[[], object] | None = None) -> None:
         if not 1 <= default_limit <= max_limit:
@@ -85,7 +89,11 @@ class FeedApp:
         self.database_identity = database_identity
         self.storage_factory = storage_factory
         self.title = title
-        self.source_names = dict(source_names or {})
+        if callable(source_names):
+            self._names_now: Callable[[], Mapping[str, str]] = source_names
+        else:
+            fixed = dict(source_names or {})
+            self._names_now = lambda: fixed
         self.default_limit = default_limit
         self.max_limit = max_limit
         self.cache_control = "public, max-age=%d" % max_age
@@ -96,7 +104,20 @@ class FeedApp:
             "/health": lambda environ: _json(200, health_document(self.storage(), self.source_names)),
         }
 
+    @property
+    def source_names(self) -> Mapping[str, str]:
+        """The source names of the request this thread serves (the same all through it)."""
+        names: Mapping[str, str] | None = getattr(self._local, "names", None)
+        return self._names_now() if names is None else names
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        self._local.names = self._names_now()
+        try:
+            return self._respond(environ, start_response)
+        finally:
+            self._local.names = None
+
+    def _respond(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         route = self.routes.get(environ.get("PATH_INFO") or "/")
         if route is None:
