@@ -93,8 +93,6 @@ def test_the_registry_is_read_once_and_only_again_when_it_changes(tmp_path: Path
         RegistryNames(str(tmp_path / "bad.toml"))
 
 
-@pytest.mark.xfail(strict=True, reason="aggregator/ops/cli_read.py (serve) builds FeedApp with the names read once:"
-                                       " it needs source_names=RegistryNames(sources_file) (not this change's file)")
 def test_the_serve_command_shows_a_source_added_while_it_runs(seed_sites: dict[str, str], tmp_path: Path) -> None:
     fill(tmp_path / "news.db")
     with serving(tmp_path / "news.db", tmp_path) as server:  # serves tmp_path/sources.toml, written with SOURCES

@@ -17,6 +17,7 @@ import click
 
 from aggregator.ops.cli_options import (
     LockedError,
+    check_database_file,
     check_known,
     check_redis,
     checked_overrides,
@@ -70,6 +71,7 @@ def crawl(source_ids: tuple[str, ...], crawl_all: bool, sources_file: str | None
     overrides: dict[str, Any] = {"AGGREGATOR_DB": db, "AGGREGATOR_SOURCES": sources_file or "",
                                  "LOG_LEVEL": log_level.upper(), "AGGREGATOR_REFRESH": refresh}
     overrides.update(checked_overrides(set_pairs))
+    check_database_file(db)  # before the lock makes its <file>.lock beside a file that is no database
     with database_trouble(db):
         lock = crawl_lock(db, wait=wait)
     if redis_url:

@@ -269,12 +269,14 @@ def export(db: str, sources_file: str | None, fmt: str, output: str, limit: int 
 def serve(db: str, sources_file: str | None, host: str, port: int, title: str, threads: int, idle_timeout: int,
           request_timeout: int, connection_limit: int, base_url: str, log_level: str) -> None:
     """Serve the reader page (/), /feed.json, /feed.atom and /healthz over HTTP (waitress)."""
+    from aggregator.publish.registry_names import RegistryNames
     from aggregator.publish.serve import STORAGE_ERRORS, FeedApp, listening_urls, make_server
     from aggregator.store.backends import database_exists, display_url, open_reader, sqlite_path
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     require_database(db)
-    names = {key: source.name for key, source in load_sources(sources_file).items()}
+    load_sources(sources_file)  # a bad registry is refused here, exit 2; once serving, the last good one is kept
+    names = RegistryNames(sources_file)  # read again at a request when the file has changed (`aggregator add`)
     try:
         open_reader(db).close()
     except STORAGE_ERRORS as exc:  # still serve: /healthz answers 503 until the database is readable
