@@ -30,4 +30,5 @@ trap 'bash scripts/services.sh stop' EXIT
 .venv/bin/mypy
 
 # pytest exits 5 when it collects no test: that is a failure here too, as is any other non-zero code.
-.venv/bin/python -m pytest "$@"
+# Four processes (pytest-xdist): most of a crawl test is waiting on its subprocess and loopback servers.
+.venv/bin/python -m pytest -n 4 "$@"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -15,6 +16,20 @@ from aggregator.testing.snapshot import render_template, serve_snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT = Path(__file__).resolve().parent.parent
+REDIS_ENV = "AGGREGATOR_TEST_REDIS"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`-n N`), each worker process gets a Redis database of its own (gw0 -> /1, gw1 -> /2,
+    ...): tests flush their database, and the locks and indexes they make must not meet another worker's. The
+    PostgreSQL tests make a database per test already."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    url = os.environ.get(REDIS_ENV)
+    if url and worker.startswith("gw"):
+        parts = urlsplit(url)
+        os.environ[REDIS_ENV] = urlunsplit(parts._replace(path="/%d" % (1 + int(worker[2:]) % 15)))
+
+
 # Loopback sites are ours: no politeness delays, so crawls take a second.
 FAST = ["--set", "DOWNLOAD_DELAY=0", "--set", "AUTOTHROTTLE_ENABLED=false"]
 
