@@ -214,6 +214,22 @@ def test_author_labelled_in_a_facts_list_beats_an_author_tag_that_repeats_the_pu
     assert article.authors == ("Lena Hafner",)
 
 
+def test_the_date_labelled_in_a_facts_list_beats_the_dates_of_teasers() -> None:
+    # no structured date: the "Datum" of the article's facts, not a date of the teasers below it
+    article = extract("facts_list_author.html", "https://www.wellenfunk.example/de/faehre/a-123")
+    assert article.date_published is not None and article.date_published.startswith("2024-06-11")
+
+
+@pytest.mark.parametrize(("text", "day"), [
+    ("28.04.2023", "2023-04-28"), ("28. April 2023", "2023-04-28"), ("April 28, 2023", "2023-04-28"),
+    ("2023-04-28", "2023-04-28"), ("31.13.2023", None), ("Seite 12", None),
+])
+def test_read_day(text: str, day: str | None) -> None:
+    from aggregator.extract.datelines import read_day
+
+    assert read_day(text) == day
+
+
 @pytest.mark.parametrize(("label", "name"), [
     ("<dt>Author</dt><dd>Sam Reyes</dd>", "Sam Reyes"),
     ("<b>Auteur :</b> Claire Morel", "Claire Morel"),

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from lxml.html import HtmlElement
 
 from aggregator.extract.datelines import elements_after_heading
+from aggregator.extract.fact_labels import labelled_values
 from aggregator.extract.jsonld import NamedAuthor
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ AUTHOR_LABEL = re.compile(
     r"|författare|skribent|auteur\(s\)|szerző|autorzy)\s*:?$",
     re.I,
 )
-LABEL_XPATH = ("//*[self::strong or self::b or self::dt or self::th or self::label]"
-               "[string-length(normalize-space()) < 24]")
 
 
 def _key(text: str) -> str:
@@ -134,19 +133,8 @@ def visible_bylines(tree: HtmlElement) -> list[str]:
 
 
 def labelled_bylines(tree: HtmlElement) -> list[str]:
-    """Names given after an author label in a list of the article's facts: the label's own tail text, else the
-    element after it (`<dd>`, `<td>`, a link)."""
-    found: list[str] = []
-    for label in tree.xpath(LABEL_XPATH):
-        if not isinstance(label, HtmlElement) or not AUTHOR_LABEL.match(" ".join(label.text_content().split())):
-            continue
-        value = " ".join((label.tail or "").split()).lstrip(":").strip()
-        following = label.getnext()
-        if not value and following is not None:
-            value = " ".join(following.text_content().split())
-        if value and len(value) <= MAX_BYLINE_LENGTH and value not in found:
-            found.append(value)
-    return found
+    """Names given after an author label in a list of the article's facts ("<strong>Autorin/Autor</strong> Name")."""
+    return labelled_values(tree, AUTHOR_LABEL, MAX_BYLINE_LENGTH)
 
 
 def byline_after_heading(tree: HtmlElement) -> list[str]:

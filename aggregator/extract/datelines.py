@@ -12,9 +12,11 @@ from collections.abc import Iterator
 
 from lxml.html import HtmlElement
 
+from aggregator.extract.fact_labels import labelled_values
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["dateline", "elements_after_heading", "heading_time"]
+__all__ = ["dateline", "elements_after_heading", "heading_time", "labelled_date", "read_day"]
 
 # How many elements after the <h1> still belong to the article's header.
 REACH = 80
@@ -43,6 +45,22 @@ DAY_FIRST = re.compile(
 MONTH_FIRST = re.compile(
     r"\b(?P<mon>" + _MONTH + r")\.?\s+(?P<d>[0-3]?\d),?\s+(?P<y>(?:19|20)\d\d)[\s,|/–-]*(?:at\s+)?"
     r"(?P<H>[0-2]?\d)[:.](?P<M>[0-5]\d)\s*(?P<ampm>[ap]\.?m\.?)?",
+    re.I,
+)
+
+
+# A day without a time: "28.04.2023", "28. April 2023", "April 28, 2023", "2023-04-28".
+DAY_ONLY = re.compile(
+    r"(?<!\d)(?P<d>[0-3]?\d)\.\s*(?:(?P<m>[01]?\d)\.|(?P<mon>" + _MONTH + r")\.?)\s*(?P<y>(?:19|20)\d\d)(?!\d)"
+    r"|\b(?P<mon2>" + _MONTH + r")\.?\s+(?P<d2>[0-3]?\d),?\s+(?P<y2>(?:19|20)\d\d)(?!\d)"
+    r"|(?<!\d)(?P<y3>(?:19|20)\d\d)-(?P<m3>[01]\d)-(?P<d3>[0-3]\d)(?!\d)",
+    re.I,
+)
+# The label of the publication date in a list of the article's facts; never "updated" / "aktualisiert".
+DATE_LABEL = re.compile(
+    r"^(?:datum|date|dato|data|fecha|published|publication date|publish date|posted|veröffentlicht(?: am)?"
+    r"|erschienen(?: am)?|publié le|publié|publicado(?: el)?|pubblicato(?: il)?|gepubliceerd(?: op)?|publicerad"
+    r"|publisert)\s*:?$",
     re.I,
 )
 
@@ -97,4 +115,29 @@ def read_dateline(text: str) -> str | None:
         day = int(groups["d"])
         if month and 1 <= month <= 12 and 1 <= day <= 31 and hour < 24:
             return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:00"
+    return None
+
+
+def labelled_date(tree: HtmlElement) -> str | None:
+    """The publication date written after a date label in a list of the article's facts ("<strong>Datum</strong>
+    28.04.2023"): ISO day and time when the value has a time, else the ISO day."""
+    for value in labelled_values(tree, DATE_LABEL, max_length=60):
+        if found := read_dateline(value) or read_day(value):
+            return found
+    return None
+
+
+def read_day(text: str) -> str | None:
+    """`text`'s first calendar day as `YYYY-MM-DD`; None if it has none."""
+    for match in DAY_ONLY.finditer(text):
+        groups = match.groupdict()
+        if groups["y3"]:
+            year, month, day = int(groups["y3"]), int(groups["m3"]), int(groups["d3"])
+        else:
+            year = int(groups["y"] or groups["y2"])
+            day = int(groups["d"] or groups["d2"])
+            name = (groups["mon"] or groups["mon2"] or "").lower()
+            month = int(groups["m"]) if groups["m"] else MONTH_NAMES.get(name, 0)
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            return f"{year:04d}-{month:02d}-{day:02d}"
     return None

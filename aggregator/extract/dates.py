@@ -46,7 +46,7 @@ URL_DATE_PATTERNS = (
     # /20191118/ or -20191118-
     re.compile(r"[/_-](?P<y>(?:19|20)\d\d)(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])(?:[/_.-]|$)"),
 )
-SOURCE_PRIORITY = ("jsonld", "meta", "time", "feed", "dateline", "url", "htmldate")
+SOURCE_PRIORITY = ("jsonld", "meta", "time", "feed", "dateline", "label", "url", "htmldate")
 ZONE_OFFSETS = {
     "UTC": "+00:00", "GMT": "+00:00", "WET": "+00:00", "BST": "+01:00", "CET": "+01:00", "MEZ": "+01:00",
     "WEST": "+01:00", "CEST": "+02:00", "MESZ": "+02:00", "EET": "+02:00", "EEST": "+03:00", "MSK": "+03:00",

@@ -22,7 +22,7 @@ from trafilatura.settings import Document
 
 from aggregator.extract.body_cleanup import clean_body
 from aggregator.extract.container_prose import container_prose_words
-from aggregator.extract.datelines import dateline, heading_time
+from aggregator.extract.datelines import dateline, heading_time, labelled_date
 from aggregator.extract.dates import (
     DateCandidate,
     borrow_offset,
@@ -269,7 +269,8 @@ def _date_candidates(
             candidates.append(DateCandidate(source, kind, moment, day_only=parsed[1]))
     if not any(c.kind == "published" and not c.day_only for c in candidates):
         # the page's structured data gives no time of day: the <time> or dateline under its headline may
-        for source, value in (("time", heading_time(tree)), ("dateline", dateline(tree))):
+        for source, value in (("time", heading_time(tree)), ("dateline", dateline(tree)),
+                              ("label", labelled_date(tree))):
             if value and (parsed := parse_date(with_zone_offset(value))):
                 candidates.append(DateCandidate(source, "published", parsed[0], day_only=parsed[1]))
     if day := date_from_url(url):
