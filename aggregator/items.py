@@ -33,7 +33,9 @@ class ArticleItem:
 
     spider:       url, source, body (the page's bytes, decoded in an extraction worker), content_type,
                   hints (what the feed said), found_on (feed or listing URL), source_updated
-    extract:      article (an `aggregator.extract.extractor.Article`); body is released afterwards
+    extract:      article (an `aggregator.extract.extractor.Article`); body is released afterwards;
+                  template_page (the `aggregator.extract.templates.TemplatePage` of the template lines the worker
+                  stripped, for the template pipeline, which clears it)
     canonicalize: canonical_url, canonical_claim (a canonical URL the page declares on another site)
     dedup:        story_id, is_new_story, similarity, rule, fingerprint, index_when (set when the store is to add
                   the fingerprint to the dedup index under story_id, in the same unit of work as the story),
@@ -48,6 +50,7 @@ class ArticleItem:
     found_on: str | None = None
     source_updated: str | None = None  # the feed/sitemap's last-change date for this URL, when it gave one
     article: Any = None
+    template_page: Any = None
     canonical_url: str | None = None
     canonical_claim: str | None = None
     story_id: str | None = None

@@ -33,7 +33,7 @@ class ExtractPipeline:
 
     With templates on (`pipelines.templates`), the worker is given the source's template snapshot and returns
     the body without those lines, signed so, with what it did (checked against the source's model by the
-    template pipeline, which it is handed over to through `templates`)."""
+    template pipeline, which finds it on the item: `ArticleItem.template_page`)."""
 
     def __init__(self, stats: Any, pool: ExtractionPool, min_text_chars: int = 200,
                  is_stored: Callable[[str], bool] | None = None, templates: TemplateSnapshots | None = None) -> None:
@@ -77,7 +77,7 @@ class ExtractPipeline:
             self._no_article(item)
         item.article, item.fingerprint = article, result.fingerprint
         if result.template is not None and templates is not None:
-            templates.hand_over(item, result.template)
+            item.template_page = result.template
         self.stats.inc_value("aggregator/extracted")
         count_source(self.stats, item.source, "extracted")
         return item

@@ -2,8 +2,7 @@
 an extraction worker can strip a page's template lines and sign the result in the one pass it makes anyway.
 
 Owns, per source, a snapshot of its template (the line keys its `TemplateModel` held for template when last
-refreshed) and the hand-over of each page's `TemplatePage` from `pipelines.extract` to `pipelines.templates`.
-It never decides what is template: `pipelines.templates` owns the models, refreshes the snapshots and checks
+refreshed); each page's `TemplatePage` travels on its item (`ArticleItem.template_page`). It never decides what is template: `pipelines.templates` owns the models, refreshes the snapshots and checks
 each page the worker stripped against its model. Made per crawl by `pipelines.resources.CrawlResources`.
 """
 
@@ -13,8 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aggregator.extract.templates import TemplateModel, TemplatePage
-from aggregator.items import ArticleItem
+from aggregator.extract.templates import TemplateModel
 
 __all__ = ["TemplateSnapshots"]
 
@@ -26,17 +24,15 @@ class TemplateSnapshots:
     once every `refresh_every` pages learned, since taking one walks the whole model (up to 2,048 lines), and
     when the model starts acting. Off (`for_source` gives None) until `enable` names the loader of models."""
 
-    def __init__(self, refresh_every: int = 16, max_pending: int = 10_000) -> None:
+    def __init__(self, refresh_every: int = 16) -> None:
         if refresh_every < 1:
             raise ValueError("refresh_every must be >= 1, got %r" % (refresh_every,))
         self.refresh_every = refresh_every
-        self.max_pending = max_pending
         self.min_chars = 200
         self._load: Callable[[str], Awaitable[Any]] | None = None
         self._snapshots: dict[str, frozenset[int]] = {}
         self._since: dict[str, int] = {}  # pages learned since the snapshot was taken
         self._acting: dict[str, bool] = {}  # whether the model was acting then
-        self._pending: dict[int, tuple[ArticleItem, TemplatePage]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -71,16 +67,3 @@ class TemplateSnapshots:
             self.refresh(source, model)
         else:
             self._since[source] = since
-
-    def hand_over(self, item: ArticleItem, page: TemplatePage) -> None:
-        """What the extraction worker did with `item`'s body, for `take` in the template pipeline."""
-        if len(self._pending) >= self.max_pending:  # items that never reached the template pipeline
-            del self._pending[next(iter(self._pending))]
-            logger.warning("More than %d extracted pages waiting for the template pipeline: dropped the oldest",
-                           self.max_pending)
-        self._pending[id(item)] = (item, page)
-
-    def take(self, item: ArticleItem) -> TemplatePage | None:
-        """The `TemplatePage` handed over with `item` (None: its body was not stripped by a worker)."""
-        entry = self._pending.pop(id(item), None)
-        return entry[1] if entry is not None and entry[0] is item else None

@@ -110,7 +110,7 @@ class TemplatePipeline:
             return TemplateModel(self.rules)
 
     async def process_item(self, item: ArticleItem) -> ArticleItem:
-        page = self.snapshots.take(item)
+        page, item.template_page = item.template_page, None
         text = item.article.text
         if not text:  # a metadata-only article (a video story): no lines, and not a page of the template
             return item

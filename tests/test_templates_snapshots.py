@@ -164,7 +164,7 @@ def test_with_templates_off_the_worker_strips_nothing(tmp_path: Path) -> None:
         TemplatePipeline.from_crawler(crawler)
     extract = ExtractPipeline.from_crawler(crawler)
     items = [asyncio.run(extract.process_item(page_item(number))) for number in range(8)]
-    assert not resources.templates.enabled and all(resources.templates.take(item) is None for item in items)
+    assert not resources.templates.enabled and all(item.template_page is None for item in items)
     signer = signer_for(resources.index_options)
     for item in items:
         assert all(line in item.article.text for line in FURNITURE["harbourpost"]["after_first"])
