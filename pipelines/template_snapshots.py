@@ -2,8 +2,9 @@
 an extraction worker can strip a page's template lines and sign the result in the one pass it makes anyway.
 
 Owns, per source, a snapshot of its template (the line keys its `TemplateModel` held for template when last
-refreshed); each page's `TemplatePage` travels on its item (`ArticleItem.template_page`). It never decides what is template: `pipelines.templates` owns the models, refreshes the snapshots and checks
-each page the worker stripped against its model. Made per crawl by `pipelines.resources.CrawlResources`.
+refreshed); each page's `TemplatePage` travels on its item (`ArticleItem.template_page`). It never decides what
+is template: `pipelines.templates` owns the models, refreshes the snapshots and checks each page the worker
+stripped against its model. Made per crawl by `pipelines.resources.CrawlResources`.
 """
 
 from __future__ import annotations
