@@ -60,7 +60,7 @@ class DedupPipeline:
         storage, index = self.resources.storage, self.resources.index
         for match in index.settle():
             merged = storage.merge(match.story_id, match.merges, rule=match.rule, similarity=match.similarity,
-                                   then=partial(index.merge, match.story_id, match.merges))
+                                   then=partial(index.merge, match.story_id, match.merges), rules=self.resources.rules)
             self.stats.inc_value("aggregator/dedup/settled_merges", len(merged))
 
     def not_before(self) -> str | None:

@@ -22,6 +22,7 @@ from aggregator.dedup.index import StoryIndex
 from aggregator.dedup.sqlite_bands import SQLiteBandStore
 from aggregator.extract.pool import ExtractionPool, default_workers
 from aggregator.redis_client import redis_client
+from aggregator.rules import RuleSet, load_rules
 from aggregator.store.backends import open_storage, sqlite_path
 from aggregator.store.model import StoryStorage
 from aggregator.store.sqlite import SQLiteStorage
@@ -98,7 +99,7 @@ class CrawlResources:
 
     def __init__(self, db: str, *, batch_size: int = 1, batch_seconds: float = 1.0, workers: int = -1,
                  index_options: dict[str, Any] | None = None, index_url: str = "memory://",
-                 redis_url: str | None = None) -> None:
+                 redis_url: str | None = None, rules: RuleSet | None = None) -> None:
         self.db = db
         self.batch_size = max(1, batch_size)
         self.batch_seconds = batch_seconds
@@ -111,6 +112,8 @@ class CrawlResources:
         self._index: StoryIndex | None = None
         self._gate: DecisionGate | None = None
         self.templates = TemplateSnapshots()
+        # the registry's filter rules, read once per crawl: decided in every save and again in every merge
+        self.rules = rules if rules is not None else RuleSet()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CrawlResources:
@@ -121,7 +124,9 @@ class CrawlResources:
             batch_seconds=settings.getfloat("AGGREGATOR_STORE_BATCH_SECONDS"),
             workers=settings.getint("AGGREGATOR_WORKERS", -1), index_options=index_options(settings),
             index_url=index_location(db, redis_url, settings.get("AGGREGATOR_DEDUP_INDEX") or None),
-            redis_url=redis_url)
+            redis_url=redis_url,
+            # a bad rule raises RegistryError here, naming the rule and field (the CLI refuses it before this)
+            rules=load_rules(settings.get("AGGREGATOR_SOURCES") or None))
         crawler.signals.connect(resources.close, signal=signals.engine_stopped)
         return resources
 

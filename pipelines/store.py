@@ -14,7 +14,7 @@ from twisted.internet.task import LoopingCall
 
 from aggregator.dedup.index import StoryIndex
 from aggregator.items import ArticleItem
-from aggregator.rules import RuleSet, load_rules
+from aggregator.rules import RuleSet
 from aggregator.store.model import StoryStorage
 from aggregator.store.source_runs import count_source
 from pipelines.resources import CrawlResources, crawl_resources
@@ -33,10 +33,9 @@ class StorePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
-        # A bad rule raises RegistryError here, naming the rule and field (the CLI refuses it before this).
-        return cls(crawl_resources(crawler), crawler.stats,
-                   crawler.settings.getfloat("AGGREGATOR_STORE_BATCH_SECONDS"),
-                   load_rules(crawler.settings.get("AGGREGATOR_SOURCES") or None))
+        resources = crawl_resources(crawler)
+        return cls(resources, crawler.stats, crawler.settings.getfloat("AGGREGATOR_STORE_BATCH_SECONDS"),
+                   resources.rules)
 
     def open_spider(self) -> None:
         # a batch is committed when full or, on this timer, once old: a slow crawl still shows its stories

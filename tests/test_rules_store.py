@@ -161,3 +161,24 @@ def test_reapply_decides_every_story_in_batches_and_writes_only_changes(storage:
     back = {c.story_id: (c.was_hidden, c.hidden) for c in storage.reapply_rules(shown)}
     assert back == {"s00": (True, False), "s03": (True, False), "s06": (True, False), "s01": (False, False)}
     assert sorted(row[0] for row in backend.query("SELECT id FROM stories WHERE hidden = 1")) == ["s09"]
+
+
+def test_a_merge_decides_the_surviving_story_again(storage: StoryStorage, backend: Backend) -> None:
+    # A crawl settles partial copies at its end with `merge`, no save: the story it keeps must be decided over
+    # the sightings it now has, or a hide-by-source rule misses the source the merged story brought.
+    rules = rule_set('\n[rules.hide-b]\naction = "hide"\nsource = "b"\n')
+    save(storage, "a-first", "https://a.example/1", "a", article("Harbour works", text="Works words. " * 30),
+         rules=rules)
+    save(storage, "z-copy", "https://b.example/1", "b", article("Harbour works", text="Works words. " * 20),
+         text_hash="h2", rules=rules)
+    assert outcome(backend, "a-first") == (0, []) and outcome(backend, "z-copy") == (1, ["Seen on B"])
+    assert storage.merge("a-first", ["z-copy"], rule="partial", similarity=0.9, rules=rules) == ["z-copy"]
+    storage.commit()
+    assert outcome(backend, "a-first") == (1, ["Seen on B"])
+    # without rules (a crawl whose registry has none) a merge leaves the outcome alone
+    save(storage, "c-third", "https://a.example/2", "a", article("Ferry", text="Ferry words. " * 30), rules=rules)
+    save(storage, "y-fourth", "https://b.example/2", "b", article("Ferry", text="Ferry words. " * 20),
+         text_hash="h4", rules=rules)
+    assert storage.merge("c-third", ["y-fourth"], rule="partial", similarity=0.9) == ["y-fourth"]
+    storage.commit()
+    assert outcome(backend, "c-third") == (0, [])

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from aggregator.store.dialect import Statements
 from aggregator.store.identity import Candidate, choose_primary
 from aggregator.store.model import Merge, clean, utc_now
+from aggregator.store.rule_outcomes import StoryRules, redecide
 from aggregator.store.search import delete_search_rows, index_story
 
 __all__ = ["StoryMerges", "delete_merges", "merge_stories", "merges_ending_in"]
@@ -139,11 +140,15 @@ class StoryMerges(ABC):
     def _statements(self) -> Statements: ...
 
     def merge(self, story_id: str, merged: Sequence[str], *, rule: str | None, similarity: float | None,
-              then: Callable[[], None] | None = None) -> list[str]:
+              then: Callable[[], None] | None = None, rules: StoryRules | None = None) -> list[str]:
         """Fold the stories `merged` into `story_id` in one unit of work (a merge no item's save carries: the
-        partial copies a crawl settles at its end); `then` runs last inside it. Returns the ids merged."""
+        partial copies a crawl settles at its end); `then` runs last inside it. With `rules`, the story is
+        decided again (hidden, rule tags) over all the sightings it now has, as a save decides it. Returns the
+        ids merged."""
         def work(tx: Statements) -> list[str]:
             done = merge_stories(tx, story_id, merged, rule=rule, similarity=similarity, url=None)
+            if done and rules is not None:
+                redecide(tx, story_id, rules, utc_now())
             if then is not None:
                 then()
             return done
