@@ -156,6 +156,11 @@ def test_feed_authors_beat_the_publication_posing_as_author() -> None:
         (["Maria De Souza"], ("Maria De Souza",)),
         (["BILD"], ("BILD",)),  # a publication named like a photo credit word is still a name
         (["Bild: APA/Keystone"], ()),
+        (["Ilana Muhlstein, MS, RDN"], ("Ilana Muhlstein",)),  # credentials, not names
+        (["20 Nov 2019 08:00 GMT"], ()), (["admin - 2018-09-16"], ()), (["admin"], ()), (["humans.txt"], ()),
+        (["Anna Muster. Tagesbote"], ("Anna Muster",)),  # the publication after the name
+        (["Jan Beispiel Published 11:11 PM EST Nov 19, 2019"], ("Jan Beispiel",)),
+        (["Jan Beispiel, Updated 14:07"], ("Jan Beispiel",)),
     ],
 )
 def test_author_lists_split_in_several_languages_and_junk_removed(raw: list[str], expected: tuple[str, ...]) -> None:
@@ -205,6 +210,11 @@ def test_time_element_without_itemprop_under_the_headline() -> None:
     article = extract_article(html, "https://courier.example/pier", now=NOW)
     assert article is not None
     assert article.date_published == "2024-05-02T16:30:00+01:00"
+
+
+def test_a_byline_running_into_the_publication_and_the_timestamp_is_cut_to_the_name() -> None:
+    article = extract("byline_timestamp.html", "https://harbordaily.example/sports/ridgeview")
+    assert article.authors == ("Maria Lopez",)
 
 
 def test_author_labelled_in_a_facts_list_beats_an_author_tag_that_repeats_the_publisher() -> None:

@@ -35,8 +35,22 @@ NOT_A_NAME = re.compile(
     r"https?://|www\.|@|\.(?:com|org|net)\b|^\d[\d\s.:/-]*$"
     r"|\b(?:writer|editor|correspondent|reporter|contributor|columnist|newsroom|desk)s?\b"
     r"|\b(?:image|images|photo|photos|foto|fotos|getty|imago|picture|pictures|shutterstock|copyright)\b"
-    r"|^\s*(?:bild|bilder|credit|quelle|source)\s*:",
+    r"|^\s*(?:bild|bilder|credit|quelle|source)\s*:"
+    # a time or a date written where a byline is ("20 Nov 2019 08:00 GMT", "2018-09-16"), a CMS account, a file
+    r"|\b[0-2]?\d:[0-5]\d\b|\b[0-3]?\d\.?\s+[^\W\d]{3,9}\.?\s+(?:19|20)\d\d\b|\b(?:19|20)\d\d-[01]\d-[0-3]\d\b"
+    r"|^(?:admin|administrator|webmaster)$|\.txt\b",
     re.I,
+)
+# "Name Published 11:11 PM EST Nov 19, 2019": the byline line runs on into the article's timestamp.
+TIMESTAMP_TAIL = re.compile(
+    r"\s+(?:published|updated|posted|veröffentlicht|aktualisiert|publié|mis à jour|publicado|actualizado)\b"
+    r"(?=[^\d]{0,30}\d).*$",
+    re.I,
+)
+# Credentials written after a name and split off with it ("Ilana Muhlstein, MS, RDN"): not names of their own.
+CREDENTIAL = re.compile(
+    r"^(?:MD|M\.D\.|PhD|Ph\.D\.|DPhil|MS|MSc|MA|BA|BSc|RD|RDN|LD|RN|NP|PA-C|MPH|MBA|JD|DO|DDS|DVM|CPT|CSCS"
+    r"|CDE|CDCES|FACP|FACC|FRCP|LCSW|PharmD|PsyD|EdD|Esq\.?)$"
 )
 # A desk or initials code after the name: "Anna Muster (amu)", "Jan Beispiel/dpa" stays, "(Image: ...)" goes.
 DESK_CODE = re.compile(r"\s*\((?:[^()]{1,12}|(?:image|photo|foto|bild)[^()]*)\)\s*$", re.I)
@@ -72,14 +86,14 @@ def clean_authors(raw: Sequence[str], site_names: Sequence[str], keep_site: bool
     authors: list[str] = []
     seen: set[str] = set()
     for value in raw:
-        value = BYLINE_PREFIX.sub("", re.sub(r"\s+", " ", value or "").strip())
+        value = BYLINE_PREFIX.sub("", TIMESTAMP_TAIL.sub("", re.sub(r"\s+", " ", value or "").strip()))
         for name in AUTHOR_SPLIT.split(value):
             name = DESK_CODE.sub("", BYLINE_PREFIX.sub("", name))
-            name = TITLE_SUFFIX.sub("", name).strip(" ,.;:-|·•")
+            name = _without_site_suffix(TITLE_SUFFIX.sub("", name).strip(" ,.;:-|·•"), site_keys)
             key = _key(name)
             if not name or not key or key in seen or len(name) > MAX_NAME_LENGTH:
                 continue
-            if NOT_A_NAME.search(name) or (key in site_keys and not keep_site):
+            if NOT_A_NAME.search(name) or CREDENTIAL.match(name) or (key in site_keys and not keep_site):
                 continue
             seen.add(key)
             authors.append(name)
@@ -105,6 +119,17 @@ def choose_authors(
         if names := clean_authors(source, site_names, keep_site=True):
             return names, True
     return (), False
+
+
+def _without_site_suffix(name: str, site_keys: set[str]) -> str:
+    """`name` without the publication's name after it ("Elliot Brownstein Florida Today", "Finian Cunningham.
+    Sputnik International"), when at least two words of a name remain."""
+    words = name.split()
+    for cut in range(len(words) - 1, 1, -1):
+        tail = _key(" ".join(words[cut:]))
+        if len(tail) >= 5 and tail in site_keys:
+            return " ".join(words[:cut]).rstrip(" ,.;:-|·•")
+    return name
 
 
 def visible_bylines(tree: HtmlElement) -> list[str]:
