@@ -111,7 +111,7 @@ def matches(db: Statements, query: str) -> int:
     if db.dialect.name == "sqlite":
         row = db.execute("SELECT count(*) FROM story_search WHERE story_search MATCH ?", (parsed.fts5(),)).fetchone()
         return row[0]
-    return db.execute("SELECT count(*) AS n FROM story_search WHERE document @@ to_tsquery('simple', ?)",
+    return db.execute("SELECT count(*) AS n FROM story_search WHERE document @@ to_tsquery('aggregator_search', ?)",
                       (parsed.tsquery(),)).fetchone()["n"]
 
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from aggregator.store.dialect import Dialect, Statements
+from aggregator.store.search_unaccent import UNACCENT_POSTGRESQL
 
 logger = logging.getLogger(__name__)
 
@@ -334,6 +335,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               sqlite=MERGES_SQLITE, postgresql=MERGES_POSTGRESQL),
     Migration("runs.last_sighting_at_start and _at_end: the sightings each run made, kept by triggers",
               sqlite=RUN_SIGHTINGS_SQLITE, postgresql=RUN_SIGHTINGS_POSTGRESQL),
+    # SQLite's FTS5 already folds diacritics (remove_diacritics 2): nothing to do there.
+    Migration("search folds diacritics on PostgreSQL: the aggregator_search configuration (simple + unaccent)",
+              postgresql=UNACCENT_POSTGRESQL),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

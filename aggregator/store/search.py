@@ -6,9 +6,10 @@ never writes a story, a sighting or a version.
 A story's search document is its title, the titles its other sightings were seen under (so a story is found
 through any of them), and its text (the first `INDEXED_CHARS` characters). Ranking weights the title above the
 sightings' titles above the text: bm25 on SQLite, ts_rank_cd on PostgreSQL. Both tokenize without stemming or
-stop words (FTS5 unicode61, PostgreSQL's `simple` configuration), so a query means the same on either; FTS5
-also folds diacritics ("cafe" finds "café"), PostgreSQL (without the unaccent extension) does not. Stories a
-filter rule hides (`stories.hidden`) are never returned.
+stop words and fold diacritics ("cafe" finds "café"; FTS5 unicode61 with remove_diacritics, PostgreSQL's
+`aggregator_search` configuration: `simple` after the unaccent dictionary, which a migration made), so a query
+means the same on either; a PostgreSQL server without the unaccent extension does not fold. Stories a filter
+rule hides (`stories.hidden`) are never returned.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ SNIPPET_WORDS = 20
 
 # A story's document from what is stored: its title, the titles of its other sightings (distinct, in the order
 # they were first seen, one a line) and the start of its text. The migration that made the search tables indexes
-# the stories stored before it with a frozen copy of these two.
+# the stories stored before it with a frozen copy of these two (and `search_unaccent`'s indexes them again).
 SQLITE_DOCUMENT = (
     "SELECT coalesce(title, '') AS title, coalesce((SELECT group_concat(title, char(10)) FROM"
     " (SELECT title FROM sightings WHERE story_id = stories.id AND title IS NOT NULL"
@@ -42,8 +43,9 @@ SQLITE_DOCUMENT = (
     " substr(text, 1, %d) AS body FROM stories WHERE id = ?" % INDEXED_CHARS)
 POSTGRESQL_INDEX = (
     "INSERT INTO story_search (story_id, titles, document) SELECT id, titles,"
-    " setweight(to_tsvector('simple', coalesce(title, '')), 'A') || setweight(to_tsvector('simple', titles), 'B')"
-    " || setweight(to_tsvector('simple', left(text, %d)), 'D')"
+    " setweight(to_tsvector('aggregator_search', coalesce(title, '')), 'A')"
+    " || setweight(to_tsvector('aggregator_search', titles), 'B')"
+    " || setweight(to_tsvector('aggregator_search', left(text, %d)), 'D')"
     " FROM (SELECT id, title, text, coalesce((SELECT string_agg(title, chr(10) ORDER BY first) FROM"
     " (SELECT title, min(id) AS first FROM sightings WHERE story_id = stories.id AND title IS NOT NULL"
     " AND title <> coalesce(stories.title, '') GROUP BY title) other), '') AS titles"
@@ -58,7 +60,7 @@ SQLITE_RANK = (
     " WHERE story_search MATCH ? AND s.hidden = 0%s ORDER BY score DESC, s.id LIMIT ?")
 POSTGRESQL_RANK = (
     "SELECT x.story_id AS story_id, ts_rank_cd(x.document, q, 1) AS score, NULL AS search_row"
-    " FROM story_search x JOIN stories s ON s.id = x.story_id, to_tsquery('simple', ?) AS q"
+    " FROM story_search x JOIN stories s ON s.id = x.story_id, to_tsquery('aggregator_search', ?) AS q"
     " WHERE x.document @@ q AND s.hidden = 0%s ORDER BY score DESC, s.id LIMIT ?")
 # Snippets of the ranked hits only (snippet() and ts_headline() read the text again: not for every match): a
 # passage of the text, and the titles whole (the story's own, then its sightings', one a line). On SQLite,
@@ -69,10 +71,10 @@ SQLITE_SNIPPETS = (
     " highlight(story_search, 0, char(2), char(3)) || char(10) || highlight(story_search, 1, char(2), char(3))"
     " AS titles FROM story_search WHERE story_search MATCH ? AND +rowid IN (%%s)" % SNIPPET_WORDS)
 POSTGRESQL_SNIPPETS = (
-    "SELECT x.story_id AS story_id, ts_headline('simple', left(s.text, %d), q, ?) AS body,"
-    " ts_headline('simple', coalesce(s.title, '') || chr(10) || x.titles, q, ?) AS titles,"
+    "SELECT x.story_id AS story_id, ts_headline('aggregator_search', left(s.text, %d), q, ?) AS body,"
+    " ts_headline('aggregator_search', coalesce(s.title, '') || chr(10) || x.titles, q, ?) AS titles,"
     " ts_filter(x.document, '{d}') @@ q AS in_text"  # the text's own lexemes (weight D) match the query
-    " FROM story_search x JOIN stories s ON s.id = x.story_id, to_tsquery('simple', ?) AS q"
+    " FROM story_search x JOIN stories s ON s.id = x.story_id, to_tsquery('aggregator_search', ?) AS q"
     " WHERE x.story_id IN (%%s)" % INDEXED_CHARS)
 HEADLINE_OPTIONS = ("StartSel=%s, StopSel=%s, MaxWords=%d, MinWords=%d, ShortWord=2, MaxFragments=1"
                     % (HIGHLIGHT_START, HIGHLIGHT_END, SNIPPET_WORDS, SNIPPET_WORDS // 2))
