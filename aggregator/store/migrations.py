@@ -2,8 +2,8 @@
 
 `MIGRATIONS[n - 1]` takes a database from version n-1 to n (version 0: an empty database). A migration,
 once released, is never edited: a database made by any release is brought forward by the same steps.
-Owns every DDL statement of the story database (stories, sightings, versions, validators, runs); runs no
-other statement.
+Owns the DDL statements of the story database (stories, sightings, versions, validators, runs; the PostgreSQL
+accent-folding search configuration's are `aggregator.store.search_unaccent`'s) and the order they run in.
 """
 
 from __future__ import annotations
