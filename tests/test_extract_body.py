@@ -228,3 +228,31 @@ def test_teaser_introducers_in_several_languages_drop_the_headlines_they_introdu
 def test_subscription_calls_in_other_languages_go_from_the_end() -> None:
     body = "\n".join([*PARAGRAPHS, "Suscríbete para seguir leyendo", "Abonnez-vous à notre lettre d'information"])
     assert clean_body(body, []).split("\n") == PARAGRAPHS
+
+
+def test_headlines_linking_to_other_stories_of_the_site_go_with_their_summaries() -> None:
+    # A card of another story whose headline is a link (with a screen-reader copy of it, which trafilatura runs
+    # into the link's text) and a summary after it; a heading that links to another site (a shop) stays.
+    from aggregator.extract.parsing import parse_html
+    from aggregator.extract.teaser_cards import without_teaser_cards
+
+    tree = parse_html((PAGES / "linked_headlines.html").read_text(encoding="utf-8"))
+    assert tree is not None
+    article = [
+        "The council voted on Thursday to run night buses through the old town from the spring.",
+        "Two routes will run every forty minutes between midnight and five in the morning.",
+        "Where the money comes from",
+        "The service will cost about four hundred thousand a year, paid from the parking revenue.",
+        "Buying a night pass: the operator's ticket shop",
+        "Passes will be sold online and at the bus station.",
+    ]
+    cards = [
+        "Harbour cranes come down after sixty years Harbour cranes come down after sixty years",
+        "The two cranes that loaded coal ships until the nineteen-eighties are being cut up for scrap this week.",
+        "Market hall reopens with forty stalls Market hall reopens with forty stalls",
+        "After two years of repairs the Victorian hall has new glass, new stalls and, for the first time, heating.",
+    ]
+    text = "\n".join(article + cards)
+    assert without_teaser_cards(tree, text, "https://quayside.example/news/night-buses") == "\n".join(article)
+    # the page's own URL unknown: nothing to tell another page of the site by
+    assert without_teaser_cards(tree, text) == text

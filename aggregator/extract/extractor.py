@@ -194,7 +194,7 @@ def extract_body(
         return None
     titles = [page_title for page_title in (*page.titles, hints.get("title")) if page_title]
     names = [*site_names_for(page.site_name, url), *page.site_names]
-    text = clean_body(without_teaser_cards(tree, text), titles, names, page.authors)
+    text = clean_body(without_teaser_cards(tree, text, url), titles, names, page.authors)
     text = with_standfirst(tree, text, page.descriptions, locate)
     return text if _has_words(text, MIN_BODY_WORDS) else None
 
