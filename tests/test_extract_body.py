@@ -256,3 +256,14 @@ def test_headlines_linking_to_other_stories_of_the_site_go_with_their_summaries(
     assert without_teaser_cards(tree, text, "https://quayside.example/news/night-buses") == "\n".join(article)
     # the page's own URL unknown: nothing to tell another page of the site by
     assert without_teaser_cards(tree, text) == text
+
+
+def test_a_list_of_links_to_other_stories_of_the_site_leaves_the_body_and_other_lists_stay() -> None:
+    html = (PAGES / "link_list.html").read_text(encoding="utf-8")
+    article = extract_article(html, "https://hafenbote.example/stadt/article100/radwege.html", now=NOW)
+    assert article is not None
+    for teaser in ("Brücke am Zollamt", "schlechte Noten", "Endlich ein Plan"):
+        assert teaser not in article.text
+    assert "- vier Meter breite Radspur auf der Wasserseite" in article.text  # a list of the article's own
+    assert article.text.startswith("Der Stadtrat hat am Donnerstagabend")
+    assert "entscheidet der Bauausschuss über die endgültige Trasse." in article.text

@@ -24,6 +24,10 @@ MAX_CARD_SHARE = 0.5
 # screen-reader copy of it), and the summary paragraph right after it.
 CARD_HEADINGS = ("h2", "h3", "h4")
 MAX_DEK_CHARS = 300
+# And lists of other stories: every item of a list (at least this many) a link to another page of the site,
+# perhaps after a short kicker; the short heading just before such a list goes with it.
+MIN_LIST_ITEMS = 3
+MAX_LIST_HEADING_CHARS = 80
 
 
 def _key(text: str) -> str:
@@ -34,7 +38,10 @@ def _key(text: str) -> str:
 
 def without_teaser_cards(tree: HtmlElement, text: str, url: str | None = None) -> str:
     """`text` without its lines that are a link's card on the page, or a headline or paragraph of one; with the
-    page's `url`, also the headlines that link to another page of its site, with their summaries."""
+    page's `url`, also the headlines that link to another page of its site, with their summaries, and lists of
+    such links."""
+    lines = text.split("\n")
+    in_body = {_key(line.lstrip("-•> ")) for line in lines}
     cards = set()
     # most links hold only text: len() rules them out without a look inside (0.1 ms for 250 links, where
     # libxml2's "//a[*]" takes 0.25 ms)
@@ -46,11 +53,11 @@ def without_teaser_cards(tree: HtmlElement, text: str, url: str | None = None) -
             cards.add(_key(link.text_content()))
             cards.update(_key(block.text_content()) for block in blocks)
     if url:
-        cards.update(_linked_headings(tree, url))
+        cards.update(_linked_headings(tree, url, in_body))
+        cards.update(_link_lists(tree, url, in_body))
     cards.discard("")
     if not cards:
         return text
-    lines = text.split("\n")
     kept = [line for line in lines if _key(line.lstrip("-•> ")) not in cards]
     if len(kept) == len(lines) or len(kept) < len(lines) * (1 - MAX_CARD_SHARE):
         return text
@@ -58,18 +65,51 @@ def without_teaser_cards(tree: HtmlElement, text: str, url: str | None = None) -
     return "\n".join(kept)
 
 
-def _linked_headings(tree: HtmlElement, url: str) -> set[str]:
+def _other_page(href: str | None, url: str) -> bool:
+    """Whether `href` (on the page at `url`) is another page of the same site."""
+    if not href or href.startswith("#"):
+        return False
+    page, target = urlsplit(url), urlsplit(urljoin(url, href))
+    return target.hostname == page.hostname and target.path.rstrip("/") != page.path.rstrip("/")
+
+
+def _link_lists(tree: HtmlElement, url: str, in_body: set[str]) -> set[str]:
+    """Keys of the items of lists of links to other stories of the site, and of the heading just before one;
+    only lists the body reads (`in_body`: its lines' keys), so the site's menus cost a look at their first item."""
+    found = set()
+    for listing in tree.iter("ul", "ol"):
+        items = [item for item in listing if item.tag == "li"]
+        if len(items) < MIN_LIST_ITEMS or _key(items[0].text_content()) not in in_body:
+            continue
+        keys = []
+        for item in items:
+            item_key = _key(item.text_content())
+            links = [link for link in item.iter("a") if _other_page(link.get("href"), url)]
+            if not item_key or len(links) != 1 or len(_key(links[0].text_content())) * 2 < len(item_key):
+                break
+            keys.append(item_key)
+        else:
+            found.update(keys)
+            before = listing.getprevious()
+            if before is not None and before.tag in ("h2", "h3", "h4", "p") and (
+                len(before.text_content()) <= MAX_LIST_HEADING_CHARS
+            ):
+                found.add(_key(before.text_content()))
+    return found
+
+
+def _linked_headings(tree: HtmlElement, url: str, in_body: set[str]) -> set[str]:
     """Keys of the headlines that are a link to another page of the site, each with the summary paragraph after
     it. A headline linking elsewhere is kept: a buying guide's headings link to the shops."""
     found = set()
-    page = urlsplit(url)
     for heading in tree.iter(*CARD_HEADINGS):
         heading_key = _key(heading.text_content())
+        if heading_key not in in_body:
+            continue
         links = [link for link in heading.iter("a") if not (link.get("href") or "#").startswith("#")]
         if not heading_key or len(links) != 1 or len(_key(links[0].text_content())) * 2 < len(heading_key):
             continue
-        target = urlsplit(urljoin(url, links[0].get("href") or ""))
-        if target.hostname != page.hostname or target.path.rstrip("/") == page.path.rstrip("/"):
+        if not _other_page(links[0].get("href"), url):
             continue
         found.add(heading_key)
         following = heading.getnext()
