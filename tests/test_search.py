@@ -224,6 +224,29 @@ def test_a_failed_item_in_a_sqlite_batch_leaves_no_search_row(tmp_path: Path) ->
     storage.close()
 
 
+def test_a_sqlite_batch_writes_its_search_rows_once_at_its_commit(tmp_path: Path) -> None:
+    # FTS5 writes its pending terms out at every savepoint: indexed inside each item's savepoint, a batch of 40
+    # left several index segments (and cost three times as much); indexed at the commit, one. An item updated
+    # twice in the batch is indexed as it stands at the end, an item rolled back as it was.
+    storage = SQLiteStorage(tmp_path / "batch.db", batch_size=100, batch_seconds=3600)
+    for n in range(40):
+        save(storage, "s%02d" % n, "https://a.example/%d" % n, "a", article("Harbour story %d" % n))
+    save(storage, "s00", "https://a.example/0", "a", article("Lighthouse story, edited"), text_hash="h2")
+
+    def fail() -> None:
+        raise RuntimeError("this item fails")
+
+    with pytest.raises(RuntimeError):
+        save(storage, "s01", "https://a.example/1", "a", article("Ferry story, edited"), text_hash="h3", then=fail)
+    storage.commit()
+    segments = sqlite3.connect(tmp_path / "batch.db").execute(
+        "SELECT count(DISTINCT segid) FROM story_search_idx").fetchone()[0]
+    assert segments == 1
+    assert len(ids(storage, "harbour", limit=100)) == 39 and "s01" in ids(storage, "harbour", limit=100)
+    assert ids(storage, "lighthouse") == ["s00"] and ids(storage, "ferry") == []
+    storage.close()
+
+
 def test_the_migration_indexes_the_stories_already_stored(backend: Backend) -> None:
     write_v1_database(backend, with_runs=False)
     storage = backend.open()

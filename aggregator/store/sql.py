@@ -103,7 +103,7 @@ class SQLStorage(StoryMerges, ABC):
                                         url=seen.url, now=seen.now) and outcome == "new":
                 outcome = "sighting"
             if outcome != "seen":  # its search row follows the story, in the same transaction
-                index_story_at(tx, seen.url)
+                self._index_search(tx, seen.url)
             if rules is not None:
                 stored = tx.execute("SELECT story_id FROM sightings WHERE url = ?", (seen.url,)).fetchone()
                 redecide(tx, stored["story_id"] if stored else seen.story_id, rules, seen.now)
@@ -112,6 +112,11 @@ class SQLStorage(StoryMerges, ABC):
             return outcome
 
         return self._unit(work)
+
+    def _index_search(self, tx: Statements, url: str) -> None:
+        """Bring the search row of the story seen at `url` in step with it, inside the item's unit of work (a
+        batching SQLite storage defers it to the batch's commit, still in the same transaction)."""
+        index_story_at(tx, url)
 
     def _store(self, tx: Statements, seen: Seen) -> str:
         if tx.dialect.url_lock is not None:

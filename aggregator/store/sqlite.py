@@ -20,6 +20,7 @@ from urllib.parse import quote
 from aggregator.sqlitefile import connect
 from aggregator.store.dialect import SQLITE, Statements
 from aggregator.store.migrations import SCHEMA_VERSION, migrate, schema_version
+from aggregator.store.search import index_story
 from aggregator.store.sql import SQLStorage
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ class SQLiteStorage(SQLStorage):
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self._batched = 0  # items saved in the open batch
+        # Stories whose search rows the open batch owes: written just before it commits. An FTS5 table writes
+        # out its pending terms at every savepoint, so indexing inside each item's savepoint cost three times
+        # as much (0.5 against 0.16 ms a 600-word story).
+        self._search_due: dict[str, None] = {}
         self._batch_started = 0.0
         self.path = str(path)
         # A reader opens read-only, so that a database on a read-only file system can be served and exported;
@@ -98,10 +103,28 @@ class SQLiteStorage(SQLStorage):
             self._batch_started = time.monotonic()
 
     def commit(self) -> None:
-        """Commit the open batch, if any."""
+        """Commit the open batch, if any, with the search rows its items changed."""
         if self.db.in_transaction:
+            self._index_due()
             self.db.execute("COMMIT")
         self._batched = 0
+
+    def _index_search(self, tx: Statements, url: str) -> None:
+        if self.batch_size == 1:
+            super()._index_search(tx, url)
+            return
+        row = tx.execute("SELECT story_id FROM sightings WHERE url = ?", (url,)).fetchone()
+        if row is not None:
+            self._search_due[row["story_id"]] = None
+
+    def _index_due(self) -> None:
+        """The search rows of the batch's stories, as they stand now: an item rolled back leaves its story as
+        it was (or gone, and a story merged away has no row to write)."""
+        due, self._search_due = list(self._search_due), {}
+        statements = self._statements()
+        for story_id in due:
+            if statements.execute("SELECT 1 FROM stories WHERE id = ?", (story_id,)).fetchone() is not None:
+                index_story(statements, story_id)
 
     def commit_if_due(self) -> None:
         """Commit the open batch if it is older than `batch_seconds` (a crawl calls this on a timer)."""
