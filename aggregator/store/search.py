@@ -26,7 +26,7 @@ from aggregator.store.search_query import HIGHLIGHT_END, HIGHLIGHT_START, Search
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Hit", "count_search_rows", "delete_search_rows", "index_story", "index_story_at", "search"]
+__all__ = ["Hit", "count_search_rows", "delete_search_rows", "index_story", "search"]
 
 INDEXED_CHARS = 200_000  # of a story's text; a 10 MB page must not make one huge document (PostgreSQL: 1 MB)
 MAX_LIMIT = 1000
@@ -92,13 +92,6 @@ class Hit:
 
 
 # The write side: called by `aggregator.store.sql` inside the transaction that changed the story.
-
-def index_story_at(tx: Statements, url: str) -> None:
-    """Bring the search row of the story the sighting at `url` belongs to in step with that story."""
-    row = tx.execute("SELECT story_id FROM sightings WHERE url = ?", (url,)).fetchone()
-    if row is not None:
-        index_story(tx, row["story_id"])
-
 
 def index_story(tx: Statements, story_id: str) -> None:
     """Write the search row of `story_id` from what is stored now (nothing when it is already that)."""

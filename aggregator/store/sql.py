@@ -30,7 +30,7 @@ from aggregator.store.model import (
     utc_now,
 )
 from aggregator.store.rule_outcomes import APPLY_BATCH, RuleChange, StoryRules, reapply, redecide
-from aggregator.store.search import index_story_at
+from aggregator.store.search import index_story
 
 logger = logging.getLogger(__name__)
 
@@ -102,21 +102,24 @@ class SQLStorage(StoryMerges, ABC):
             if merges and merge_stories(tx, seen.story_id, merges, rule=seen.rule, similarity=seen.similarity,
                                         url=seen.url, now=seen.now) and outcome == "new":
                 outcome = "sighting"
-            if outcome != "seen":  # its search row follows the story, in the same transaction
-                self._index_search(tx, seen.url)
-            if rules is not None:
+            if outcome != "seen" or rules is not None:
+                # the story the sighting belongs to now (a stored URL keeps its story; a merge may rename it)
                 stored = tx.execute("SELECT story_id FROM sightings WHERE url = ?", (seen.url,)).fetchone()
-                redecide(tx, stored["story_id"] if stored else seen.story_id, rules, seen.now)
+                current = stored["story_id"] if stored else seen.story_id
+                if outcome != "seen" and stored:  # its search row follows the story, in the same transaction
+                    self._index_search(tx, current)
+                if rules is not None:
+                    redecide(tx, current, rules, seen.now)
             if then is not None:
                 then()
             return outcome
 
         return self._unit(work)
 
-    def _index_search(self, tx: Statements, url: str) -> None:
-        """Bring the search row of the story seen at `url` in step with it, inside the item's unit of work (a
-        batching SQLite storage defers it to the batch's commit, still in the same transaction)."""
-        index_story_at(tx, url)
+    def _index_search(self, tx: Statements, story_id: str) -> None:
+        """Bring the search row of `story_id` in step with it, inside the item's unit of work (a batching SQLite
+        storage defers it to the batch's commit, still in the same transaction)."""
+        index_story(tx, story_id)
 
     def _store(self, tx: Statements, seen: Seen) -> str:
         if tx.dialect.url_lock is not None:

@@ -109,13 +109,11 @@ class SQLiteStorage(SQLStorage):
             self.db.execute("COMMIT")
         self._batched = 0
 
-    def _index_search(self, tx: Statements, url: str) -> None:
+    def _index_search(self, tx: Statements, story_id: str) -> None:
         if self.batch_size == 1:
-            super()._index_search(tx, url)
-            return
-        row = tx.execute("SELECT story_id FROM sightings WHERE url = ?", (url,)).fetchone()
-        if row is not None:
-            self._search_due[row["story_id"]] = None
+            super()._index_search(tx, story_id)
+        else:
+            self._search_due[story_id] = None
 
     def _index_due(self) -> None:
         """The search rows of the batch's stories, as they stand now: an item rolled back leaves its story as
