@@ -156,7 +156,7 @@ class TemplateModel:
 
     def template_count(self) -> int:
         """How many learned lines are template now."""
-        return sum(1 for entry in self.entries.values() if self._template(entry)) if self.acting else 0
+        return len(self.template_keys())
 
     def _evict(self) -> None:
         """Down to three quarters of `max_entries` (so eviction runs once every few dozen pages): stale lines
