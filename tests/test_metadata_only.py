@@ -25,7 +25,7 @@ from pipelines.extract import ExtractPipeline
 from pipelines.resources import crawl_resources
 from pipelines.store import StorePipeline
 from tests.conftest import FAST, FIXTURES, run_cli
-from tests.test_pipelines import crawler_for, story_text
+from tests.test_pipelines import crawler_for, story_text, through
 
 SITES = FIXTURES / "metadata_only"
 VIDEOS = ["/video/valencia-floods", "/video/budget-vote", "/video/heatwave-advice"]
@@ -51,18 +51,7 @@ def through_pipelines(crawler: Crawler, *items: ArticleItem) -> list[Any]:
               DedupPipeline.from_crawler(crawler), StorePipeline.from_crawler(crawler)]
 
     async def every() -> list[Any]:
-        results: list[Any] = []
-        for entry in items:
-            result: Any = entry
-            try:
-                for stage in stages:
-                    result = stage.process_item(result)
-                    if asyncio.iscoroutine(result):
-                        result = await result
-            except DropItem as exc:
-                result = exc
-            results.append(result)
-        return results
+        return [await through(stages, entry, DropItem) for entry in items]
 
     return asyncio.run(every())
 

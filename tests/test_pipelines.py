@@ -43,24 +43,28 @@ def item(url: str, source: str, text: str, title: str = "A story") -> ArticleIte
     return result
 
 
+async def through(stages: list[Any], entry: ArticleItem,
+                  failures: type[BaseException] | tuple[type[BaseException], ...] = Exception) -> Any:
+    """`entry` through `stages` as Scrapy chains them (awaiting what is awaitable); an exception of `failures`
+    the chain raises is the result."""
+    result: Any = entry
+    try:
+        for stage in stages:
+            result = stage.process_item(result)
+            if asyncio.iscoroutine(result):
+                result = await result
+    except failures as exc:
+        return exc
+    return result
+
+
 def run(crawler: Crawler, *items: ArticleItem) -> list[Any]:
-    """Each item through canonicalize, dedup and store, as Scrapy chains them (awaiting what is awaitable)."""
+    """Each item through canonicalize, dedup and store, all at once; a failed item is its exception."""
     stages: list[Any] = [CanonicalizePipeline.from_crawler(crawler), DedupPipeline.from_crawler(crawler),
                          StorePipeline.from_crawler(crawler)]
 
-    async def one(entry: ArticleItem) -> Any:
-        result: Any = entry
-        try:
-            for stage in stages:
-                result = stage.process_item(result)
-                if asyncio.iscoroutine(result):
-                    result = await result
-        except Exception as exc:  # noqa: BLE001 (a failed item is a result here)
-            return exc
-        return result
-
     async def every() -> list[Any]:
-        return list(await asyncio.gather(*(one(entry) for entry in items)))
+        return list(await asyncio.gather(*(through(stages, entry) for entry in items)))
 
     return asyncio.run(every())
 
